@@ -1,0 +1,146 @@
+"""The ``sso-bridge`` command group."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from sso_bridge import create_app
+from sso_bridge.db import make_engine
+from sso_bridge.identity import IdentityConflict, IdentityMap
+from sso_bridge.schema import SchemaOutOfDate, require_current, upgrade
+from sso_bridge.services import Services
+from sso_bridge.settings import SettingsError, load_settings, raw_from_environment
+
+
+@click.group()
+@click.version_option(package_name="sso-bridge")
+def main() -> None:
+    """sso-bridge: sign shoppers in once, on the merchant's site and its Digital River store.
+
+    Configuration comes from SSO_BRIDGE_* environment variables and the optional TOML file named
+    by SSO_BRIDGE_CONFIG (see the README).
+    """
+
+
+def _configured_app() -> Flask:
+    try:
+        return create_app()
+    except SettingsError as exc:
+        _fail(str(exc))
+        raise
+
+
+def _fail(message: str) -> None:
+    click.echo(f"sso-bridge: {message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.option("--bind", default=None, help="HOST:PORT to listen on (default 127.0.0.1:8080).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+def serve(bind: str | None, workers: int | None) -> None:
+    """Run the production server (gunicorn)."""
+    from sso_bridge.gunicorn_app import BridgeServer
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+        return
+    if not settings.rum_users:
+        _fail('no RUM credentials: set SSO_BRIDGE_RUM_USERS, e.g. \'{"dr": "<password>"}\'')
+    try:
+        require_current(make_engine(settings.database_url))
+    except SchemaOutOfDate as exc:
+        _fail(str(exc))
+    BridgeServer(lambda: create_app(settings), {"bind": bind, "workers": workers}).run()
+
+
+@main.group()
+def db() -> None:
+    """The bridge's own database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the bridge's own schema (identity map)."""
+    url = str(raw_from_environment().get("DATABASE_URL") or "sqlite:///sso-bridge.sqlite3")
+    before, after = upgrade(make_engine(url))
+    click.echo(f"schema at version {after}" + ("" if before == after else f" (was {before})"))
+
+
+@main.group()
+def identity() -> None:
+    """Inspect and manage users' externalReferenceIds."""
+
+
+@identity.command("show")
+@click.argument("user")
+def identity_show(user: str) -> None:
+    """Show the ERID of USER (a user key, a login, or an ERID)."""
+    from sso_bridge.services import services
+
+    with _configured_app().app_context():
+        _show(services(), user)
+
+
+def _show(found: Services, user: str) -> None:
+    user_key = found.identities.find_user_key(user)
+    if user_key is not None:
+        click.echo(f"userKey={user_key} externalReferenceId={user}")
+        return
+    erid = found.identities.find_erid(user)
+    if erid is None:
+        match = found.directory.find_by_login(user)
+        if match is None:
+            _fail(f"no user {user!r}")
+            return
+        user, erid = match.key, found.identities.find_erid(match.key)
+    if erid is None:
+        click.echo(f"userKey={user} has no externalReferenceId yet (assigned at first sign-in)")
+    else:
+        click.echo(f"userKey={user} externalReferenceId={erid}")
+
+
+@identity.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def identity_import(csv_file: Path) -> None:
+    """Import existing (userKey, externalReferenceId) pairs from a CSV file with those headers.
+
+    All or nothing: any pair that would give a user a second ERID, or an ERID a second user, is
+    refused and nothing is written.
+    """
+    url = str(raw_from_environment().get("DATABASE_URL") or "sqlite:///sso-bridge.sqlite3")
+    engine = make_engine(url)
+    require_current(engine)
+    with csv_file.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or {"userKey", "externalReferenceId"} - set(reader.fieldnames):
+            _fail("the CSV needs the headers userKey,externalReferenceId")
+        pairs = [(row["userKey"].strip(), row["externalReferenceId"].strip()) for row in reader]
+    try:
+        report = IdentityMap(engine=engine).import_pairs(pairs)
+    except IdentityConflict as exc:
+        _fail(f"import refused, nothing written: {exc}")
+        return
+    click.echo(f"imported {report.added} pair(s); {report.already_present} already present")
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8080", help="HOST:PORT for the bridge.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the demo keeps its SQLite files (default: a temporary directory).",
+)
+def demo(bind: str, data_dir: Path | None) -> None:
+    """Run everything on embedded defaults and print what to try."""
+    from sso_bridge.demo import run_demo
+
+    run_demo(bind=bind, data_dir=data_dir)

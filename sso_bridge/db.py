@@ -1,0 +1,60 @@
+"""SQLAlchemy engines for the bridge's own store and for the merchant's user database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+# Plain URLs work as written: SQLAlchemy would otherwise pick drivers we do not ship (psycopg2,
+# mysqlclient). The drivers we depend on are psycopg 3 and PyMySQL.
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
+
+def normalise_url(url: str) -> URL:
+    parsed = make_url(url)
+    driver = _DEFAULT_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def make_engine(url: str, *, pool_size: int = 5, timeout: float = 5.0) -> Engine:
+    """An engine with a connection pool (never a connection per request) and bounded waits."""
+    parsed = normalise_url(url)
+    # hide_parameters: SQL errors must never carry bound values (hashes, emails) into logs.
+    kwargs: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": timeout}
+        if parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool  # one shared in-memory database per engine
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size
+        kwargs["pool_timeout"] = timeout
+        if parsed.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": max(1, int(timeout))}
+        else:
+            kwargs["connect_args"] = {
+                "connect_timeout": max(1, int(timeout)),
+                "read_timeout": max(1, int(timeout * 2)),
+            }
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers and one writer work at once; busy_timeout makes concurrent writers wait
+    # instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

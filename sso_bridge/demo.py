@@ -1,0 +1,177 @@
+"""``sso-bridge demo``: the whole bridge on embedded defaults, with sample users to sign in.
+
+A SQLite merchant database seeded with users whose passwords are stored in different formats (as
+a real legacy table would), a SQLite identity map and an in-process cache. Nothing here is for
+production: the credentials are printed on purpose.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from passlib.hash import argon2, bcrypt, django_pbkdf2_sha256, phpass, sha512_crypt
+from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table
+
+from sso_bridge.db import make_engine
+from sso_bridge.schema import upgrade
+
+RUM_USER, RUM_PASSWORD = "dr-demo", "demo-rum-password"
+API_KEY = "demo-api-key"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    password: str
+    scheme: str
+    first_name: str
+    last_name: str
+    active: bool = True
+
+
+USERS = [
+    DemoUser("demo@example.com", "123123", "argon2id", "Dana", "Demo"),
+    DemoUser("bcrypt@example.com", "bcrypt-secret", "bcrypt", "Bea", "Crypt"),
+    DemoUser("django@example.com", "django-secret", "Django PBKDF2", "Jean", "Django"),
+    DemoUser("wp@example.com", "wordpress-secret", "phpass (WordPress)", "Wanda", "Press"),
+    DemoUser("linux@example.com", "crypt-secret", "crypt(3) sha512", "Lin", "Ux"),
+    DemoUser("jose.nunez@example.com", "contraseña", "argon2id", "José", "Núñez"),
+    DemoUser("student@university.edu", "student-secret", "argon2id", "Stu", "Dent"),
+    DemoUser("locked@example.com", "locked-secret", "bcrypt", "Lock", "Ed", active=False),
+]
+
+_HASHERS: dict[str, Any] = {
+    "argon2id": argon2.using(type="ID"),
+    "bcrypt": bcrypt.using(rounds=10),
+    "Django PBKDF2": django_pbkdf2_sha256,
+    "phpass (WordPress)": phpass,
+    "crypt(3) sha512": sha512_crypt,
+}
+
+
+def seed_merchant_database(engine: Engine) -> None:
+    metadata = MetaData()
+    users = Table(
+        "users",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("email", String(320), nullable=False, unique=True),
+        Column("password", String(255), nullable=False),
+        Column("first_name", String(100)),
+        Column("last_name", String(100)),
+        Column("active", Boolean, nullable=False, default=True),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        if connection.execute(users.select().limit(1)).first() is not None:
+            return
+        for user in USERS:
+            connection.execute(
+                users.insert().values(
+                    email=user.email,
+                    password=_HASHERS[user.scheme].hash(user.password),
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    active=user.active,
+                )
+            )
+
+
+def demo_config(data_dir: Path) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": f"sqlite:///{data_dir / 'bridge.sqlite3'}",
+        "DIRECTORY": {
+            "URL": f"sqlite:///{data_dir / 'merchant.sqlite3'}",
+            "TABLE": "users",
+            "KEY_COLUMN": "id",
+            "LOGIN_COLUMNS": ["email"],
+        },
+        "RUM_USERS": {RUM_USER: RUM_PASSWORD},
+        "API_KEYS": [API_KEY],
+        "SITE_ID": "demosite",
+    }
+
+
+def _login_xml(login: str, password: str) -> str:
+    return (
+        '<ns1:LoginRequest xmlns:ns1="http://integration.digitalriver.com/RemoteUserManagement/1.0"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        ' xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+        f'<userKey><loginID xsi:type="xsd:string">{login}</loginID>'
+        '<externalReferenceID xsi:nil="true"/></userKey>'
+        f'<password xsi:type="xsd:string">{password}</password></ns1:LoginRequest>'
+    )
+
+
+def _curl_rum(base: str, xml: str) -> str:
+    return (
+        f"curl -s -u {RUM_USER}:{RUM_PASSWORD} -H 'Content-Type: text/xml' "
+        f"{base}/rum -d {shlex.quote(xml)}"
+    )
+
+
+def instructions(base: str) -> str:
+    rum_ns = "http://integration.digitalriver.com/RemoteUserManagement/1.0"
+    profile = (
+        f'<GetUserProfileRequest xmlns="{rum_ns}"><userKey>'
+        "<loginID>demo@example.com</loginID></userKey></GetUserProfileRequest>"
+    )
+    create = (
+        f'<CreateUserProfileRequest xmlns="{rum_ns}"><userInfo><userKey>'
+        "<loginID>new@example.com</loginID></userKey><firstName>Nu</firstName>"
+        "<lastName>User</lastName><email>new@example.com</email></userInfo>"
+        "<password>new-secret</password></CreateUserProfileRequest>"
+    )
+    bearer = f"-H 'Authorization: Bearer {API_KEY}' -H 'Content-Type: application/json'"
+    lines = [
+        f"sso-bridge demo is running on {base}",
+        "",
+        "Sample users (login / password / stored hash format):",
+        *(
+            f"  {u.email:26} {u.password:18} {u.scheme}{'' if u.active else '  (inactive)'}"
+            for u in USERS
+        ),
+        "",
+        "1. DR signs a shopper in (LoginRequest):",
+        "  " + _curl_rum(base, _login_xml("demo@example.com", "123123")),
+        "2. DR fetches the profile (GetUserProfileRequest):",
+        "  " + _curl_rum(base, profile),
+        "3. The merchant site opens an SSO session, DR validates it (ValidateSessionRequest):",
+        f'  TOKEN=$(curl -s {bearer} {base}/v1/sessions -d \'{{"login": "demo@example.com"}}\''
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')",
+        f"  curl -s -u {RUM_USER}:{RUM_PASSWORD} -H 'Content-Type: text/xml' {base}/rum -d "
+        f"\"<ValidateSessionRequest xmlns='{rum_ns}'><sessionToken>$TOKEN</sessionToken>"
+        '</ValidateSessionRequest>"',
+        "4. A shopper registers during checkout (CreateUserProfileRequest):",
+        "  " + _curl_rum(base, create),
+        "",
+        "Stop with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
+def prepare(data_dir: Path) -> dict[str, Any]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = demo_config(data_dir)
+    seed_merchant_database(make_engine(config["DIRECTORY"]["URL"]))
+    upgrade(make_engine(config["DATABASE_URL"]))
+    return config
+
+
+def run_demo(*, bind: str, data_dir: Path | None) -> None:
+    from werkzeug.serving import run_simple
+
+    from sso_bridge import create_app
+
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="sso-bridge-demo-"))
+    config = prepare(directory)
+    app = create_app(config)
+    host, _, port = bind.rpartition(":")
+    click.echo(instructions(f"http://{host or '127.0.0.1'}:{port}"))
+    # One process, threads: the demo's in-process cache is only correct within one process.
+    run_simple(host or "127.0.0.1", int(port), app, threaded=True, use_reloader=False)

@@ -1,0 +1,1 @@
+"""The merchant user directory: looking up shoppers and verifying their stored passwords."""

@@ -1,0 +1,64 @@
+"""The UserDirectory contract: where the merchant's users live (SQL table or login API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class DirectoryUnavailable(Exception):
+    """The merchant's user store did not answer; callers answer 503 and change nothing."""
+
+
+class EmailTaken(Exception):
+    """A create was refused because the email already belongs to an account."""
+
+
+class AmbiguousLogin(Exception):
+    """More than one account matches a login: refusing is safer than signing in the wrong one."""
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    key: str
+    login: str
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    active: bool = True
+    password_hash: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    login: str
+    email: str
+    password: str = field(repr=False)
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+
+
+class UserDirectory(Protocol):
+    def authenticate(self, login: str, password: str) -> DirectoryUser | None:
+        """The user if ``password`` is theirs (active or not), else None.
+
+        An unknown login costs the same time as a known one with a wrong password.
+        """
+
+    def find_by_login(self, login: str) -> DirectoryUser | None: ...
+
+    def find_by_key(self, key: str) -> DirectoryUser | None: ...
+
+    def find_by_email(self, email: str) -> DirectoryUser | None: ...
+
+    def create_user(self, new_user: NewUser) -> DirectoryUser:
+        """Create the account (password hashed in the configured scheme); EmailTaken if the
+        email is in use."""
+
+    def verify_password(self, user: DirectoryUser, password: str) -> bool: ...
+
+    def ping(self) -> None: ...

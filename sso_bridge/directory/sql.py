@@ -1,0 +1,287 @@
+"""SqlUserDirectory: the merchant's own user table, read and written in place via SQLAlchemy.
+
+The table is described by the configured column mapping, not reflected: nothing is read from the
+database's catalogue, and columns the mapping does not name are never touched (except the
+configured create defaults when a user registers).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnClause,
+    Engine,
+    Integer,
+    TableClause,
+    column,
+    func,
+    inspect,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from sso_bridge.directory.base import (
+    AmbiguousLogin,
+    DirectoryUnavailable,
+    DirectoryUser,
+    EmailTaken,
+    NewUser,
+)
+from sso_bridge.directory.passwords import PasswordHasher, typical_hash
+from sso_bridge.settings import DirectorySettings
+
+log = logging.getLogger(__name__)
+
+_TRUE_WORDS = {"1", "true", "t", "y", "yes", "active", "enabled"}
+_CALIBRATION_SAMPLE = 200
+
+
+def _is_active(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool | int):
+        return bool(value)
+    return str(value).strip().lower() in _TRUE_WORDS
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _default_value(value: Any) -> Any:
+    """Create defaults: ``"now"`` is the current time, ``"uuid"`` a fresh UUID."""
+    if value == "now":
+        return datetime.now(UTC).replace(tzinfo=None)
+    if value == "uuid":
+        return str(uuid.uuid4())
+    return value
+
+
+class SqlUserDirectory:
+    def __init__(
+        self, *, engine: Engine, mapping: DirectorySettings, hasher: PasswordHasher
+    ) -> None:
+        self._engine = engine
+        self._mapping = mapping
+        self._hasher = hasher
+        self._dummy_hash: str | None = None
+        self._integer_key: bool | None = None
+        self._calibration_lock = threading.Lock()
+        names = {
+            mapping.key_column,
+            mapping.password_column,
+            *mapping.login_columns,
+            *(
+                c
+                for c in (
+                    mapping.email_column,
+                    mapping.first_name_column,
+                    mapping.last_name_column,
+                    mapping.active_column,
+                    mapping.phone_column,
+                    mapping.locale_column,
+                )
+                if c
+            ),
+        }
+        self._columns: dict[str, ColumnClause[Any]] = {name: column(name) for name in names}
+        self._table: TableClause = table(mapping.table, *self._columns.values())
+        self._profile_query = select(*self._columns.values()).select_from(self._table)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def hasher(self) -> PasswordHasher:
+        return self._hasher
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _to_user(self, row: Mapping[str, Any], login: str | None = None) -> DirectoryUser:
+        m = self._mapping
+
+        def get(name: str | None) -> str | None:
+            return _text(row[name]) if name else None
+
+        return DirectoryUser(
+            key=str(row[m.key_column]),
+            login=login or get(m.login_columns[0]) or "",
+            email=get(m.email_column),
+            first_name=get(m.first_name_column),
+            last_name=get(m.last_name_column),
+            phone=get(m.phone_column),
+            locale=get(m.locale_column),
+            active=_is_active(row[m.active_column]) if m.active_column else True,
+            password_hash=get(m.password_column),
+        )
+
+    def _rows(self, where: Any, limit: int) -> list[Mapping[str, Any]]:
+        try:
+            with self._engine.connect() as connection:
+                result = connection.execute(self._profile_query.where(where).limit(limit))
+                return [dict(row._mapping) for row in result]
+        except (OperationalError, InterfaceError) as exc:
+            raise DirectoryUnavailable(type(exc).__name__) from exc
+
+    def find_by_login(self, login: str) -> DirectoryUser | None:
+        wanted = login.strip().lower()
+        if not wanted:
+            return None
+        columns = [self._columns[name] for name in self._mapping.login_columns]
+        rows = self._rows(or_(*(func.lower(c) == wanted for c in columns)), limit=10)
+        # The first login column that matches decides; two accounts matching in the same column
+        # (duplicates that differ only by case) is ambiguous and refused.
+        for name in self._mapping.login_columns:
+            matches = {
+                str(row[self._mapping.key_column]): row
+                for row in rows
+                if row[name] is not None and str(row[name]).lower() == wanted
+            }
+            if len(matches) > 1:
+                raise AmbiguousLogin(f"{len(matches)} accounts match in column {name}")
+            if matches:
+                return self._to_user(next(iter(matches.values())), login=login.strip())
+        return None
+
+    def find_by_key(self, key: str) -> DirectoryUser | None:
+        key_column = self._columns[self._mapping.key_column]
+        value = self._key_param(key)
+        if value is None:
+            return None
+        rows = self._rows(key_column == value, limit=1)
+        return self._to_user(rows[0]) if rows else None
+
+    def find_by_email(self, email: str) -> DirectoryUser | None:
+        if not self._mapping.email_column:
+            return self.find_by_login(email)
+        rows = self._rows(
+            func.lower(self._columns[self._mapping.email_column]) == email.strip().lower(), limit=1
+        )
+        return self._to_user(rows[0]) if rows else None
+
+    def _key_param(self, key: str) -> int | str | None:
+        """Keys travel as strings; an integer key column must be compared with an integer
+        (PostgreSQL refuses ``integer = varchar``). The column's type is read once."""
+        if self._integer_key is None:
+            try:
+                columns = inspect(self._engine).get_columns(self._mapping.table)
+            except (OperationalError, InterfaceError) as exc:
+                raise DirectoryUnavailable(type(exc).__name__) from exc
+            types = {c["name"]: c["type"] for c in columns}
+            key_type = types.get(self._mapping.key_column)
+            self._integer_key = isinstance(key_type, Integer)
+        if not self._integer_key:
+            return key
+        return int(key) if key.isdigit() and len(key) <= 18 else None
+
+    # --- passwords --------------------------------------------------------------------------
+
+    def _dummy(self) -> str:
+        """A hash as costly as the table's typical one, for logins that match nobody."""
+        if self._dummy_hash is not None:
+            return self._dummy_hash
+        with self._calibration_lock:
+            if self._dummy_hash is None:
+                password = self._columns[self._mapping.password_column]
+                query = select(password).select_from(self._table).where(password.is_not(None))
+                try:
+                    with self._engine.connect() as connection:
+                        samples = [
+                            str(value)
+                            for value in connection.execute(
+                                query.limit(_CALIBRATION_SAMPLE)
+                            ).scalars()
+                        ]
+                except (OperationalError, InterfaceError) as exc:
+                    raise DirectoryUnavailable(type(exc).__name__) from exc
+                sample = typical_hash(samples, self._hasher)
+                self._dummy_hash = (
+                    self._hasher.dummy_hash_like(sample)
+                    if sample
+                    else self._hasher.hash_password(secrets.token_urlsafe(16))
+                )
+        return self._dummy_hash
+
+    def verify_password(self, user: DirectoryUser, password: str) -> bool:
+        if not user.password_hash:
+            self._hasher.verify(password, self._dummy())
+            return False
+        return self._hasher.verify(password, user.password_hash)
+
+    def authenticate(self, login: str, password: str) -> DirectoryUser | None:
+        user = self.find_by_login(login)
+        if user is None:
+            self._hasher.verify(password, self._dummy())
+            return None
+        return user if self.verify_password(user, password) else None
+
+    def warm_up(self) -> None:
+        """Calibrate the dummy hash now rather than on the first unknown login."""
+        self._dummy()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def create_user(self, new_user: NewUser) -> DirectoryUser:
+        if self.find_by_email(new_user.email) is not None or (
+            new_user.login and self.find_by_login(new_user.login) is not None
+        ):
+            raise EmailTaken()
+        m = self._mapping
+        values: dict[str, Any] = {
+            name: _default_value(value) for name, value in m.create_defaults.items()
+        }
+        values[m.password_column] = self._hasher.hash_password(new_user.password)
+        for name in m.login_columns:
+            values.setdefault(name, new_user.login or new_user.email)
+        optional = {
+            m.email_column: new_user.email,
+            m.first_name_column: new_user.first_name,
+            m.last_name_column: new_user.last_name,
+            m.phone_column: new_user.phone,
+            m.locale_column: new_user.locale,
+        }
+        values.update({name: value for name, value in optional.items() if name})
+        if m.active_column:
+            values.setdefault(m.active_column, True)
+        target = table(
+            m.table,
+            *(column(name) for name in values),
+            *([] if m.key_column in values else [column(m.key_column)]),
+        )
+        statement = target.insert().values(values)
+        try:
+            with self._engine.begin() as connection:
+                if m.key_column in values:
+                    connection.execute(statement)
+                    key = str(values[m.key_column])
+                elif self._engine.dialect.insert_returning:
+                    key = str(
+                        connection.execute(statement.returning(target.c[m.key_column])).scalar_one()
+                    )
+                else:
+                    key = str(connection.execute(statement).lastrowid)
+        except IntegrityError as exc:
+            raise EmailTaken() from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise DirectoryUnavailable(type(exc).__name__) from exc
+        created = self.find_by_key(key)
+        if created is None:
+            raise DirectoryUnavailable("created user could not be read back")
+        return created
+
+    def ping(self) -> None:
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(select(1))
+        except (OperationalError, InterfaceError) as exc:
+            raise DirectoryUnavailable(type(exc).__name__) from exc

@@ -1,0 +1,1 @@
+"""Digital River Remote User Management (RUM): messages, XML, password decryption, operations."""

@@ -1,0 +1,283 @@
+"""The four RUM operations: what the bridge answers, decided without Flask, XML or SQL details.
+
+Error codes in ``errorCode`` (DR documents only 5; the rest are ours, listed in the README):
+  5  invalid login (unknown login, wrong password, inactive account with a wrong password) and
+     "Email already used" on registration
+  6  account not active (only once the password was proven correct)
+  7  session not valid (unknown, expired or revoked token)
+  8  registration incomplete (no email or no password)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sso_bridge.directory.base import (
+    AmbiguousLogin,
+    DirectoryUser,
+    EmailTaken,
+    NewUser,
+    UserDirectory,
+)
+from sso_bridge.identity import IdentityMap, Registration
+from sso_bridge.rum.messages import (
+    CreateUserProfileRequest,
+    GetUserProfileRequest,
+    GetUserProfileResponse,
+    LoginRequest,
+    LoginResponse,
+    RumRequest,
+    RumResponse,
+    UserInfo,
+    UserKey,
+    ValidateSessionRequest,
+    response_name,
+)
+from sso_bridge.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("sso_bridge.audit")
+
+INVALID_LOGIN = ("5", "Invalid login")
+EMAIL_USED = ("5", "Email already used")
+NOT_ACTIVE = ("6", "User not active")
+SESSION_INVALID = ("7", "Session not valid")
+REGISTRATION_INCOMPLETE = ("8", "Email and password are required")
+PROFILE_NOT_ACTIVE = "User not active"
+
+
+class PasswordDecoder(Protocol):
+    def decrypt(self, text: str) -> str: ...
+
+
+class PasswordNotDecodable(Exception):
+    """Raised by a decoder for a password that does not decrypt."""
+
+
+@dataclass(frozen=True)
+class RumOptions:
+    site_id: str | None = None
+    session_attribute: str = "sessionToken"
+    registration_retry_window: timedelta = timedelta(minutes=10)
+    # How long a create waits for a concurrent create of the same email to finish.
+    registration_wait: float = 5.0
+
+
+class RumService:
+    def __init__(
+        self,
+        *,
+        directory: UserDirectory,
+        identities: IdentityMap,
+        sessions: SessionStore,
+        password_decoder: PasswordDecoder,
+        options: RumOptions,
+        on_signed_in: Callable[[DirectoryUser, str], None] | None = None,
+    ) -> None:
+        self._directory = directory
+        self._identities = identities
+        self._sessions = sessions
+        self._decoder = password_decoder
+        self._options = options
+        self._on_signed_in = on_signed_in
+
+    def handle(self, request: RumRequest) -> RumResponse:
+        if isinstance(request, LoginRequest):
+            return self.login(request)
+        if isinstance(request, GetUserProfileRequest):
+            return self.get_profile(request)
+        if isinstance(request, ValidateSessionRequest):
+            return self.validate_session(request)
+        return self.create_user(request)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _user_key(self, user: DirectoryUser, erid: str, site_id: str | None) -> UserKey:
+        return UserKey(
+            external_reference_id=erid,
+            login_id=user.login,
+            site_id=site_id or self._options.site_id,
+        )
+
+    def _password(self, raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        try:
+            return self._decoder.decrypt(raw)
+        except Exception:  # any decoder failure is the same business outcome: no sign-in
+            log.warning("RUM password element could not be decrypted (check the shared key)")
+            return None
+
+    @staticmethod
+    def _failure(name: str, error: tuple[str, str]) -> LoginResponse:
+        return LoginResponse(
+            successful=False, error_code=error[0], error_message=error[1], element_name=name
+        )
+
+    # --- 1. LoginRequest ----------------------------------------------------------------------
+
+    def login(self, request: LoginRequest) -> LoginResponse:
+        name = response_name(request.element_name)
+        login = (request.user_key.login_id or "").strip()
+        password = self._password(request.password)
+        if not login or password is None:
+            audit.info("sign-in failed", extra={"event": "login_failed", "reason": "incomplete"})
+            return self._failure(name, INVALID_LOGIN)
+        try:
+            user = self._directory.authenticate(login, password)
+        except AmbiguousLogin:
+            log.warning("sign-in refused: several accounts match one login")
+            user = None
+        if user is None:
+            audit.info("sign-in failed", extra={"event": "login_failed"})
+            return self._failure(name, INVALID_LOGIN)
+        if not user.active:
+            audit.info(
+                "sign-in refused: inactive", extra={"event": "login_inactive", "user_key": user.key}
+            )
+            return self._failure(name, NOT_ACTIVE)
+        erid = self._identities.erid_for(user.key)
+        audit.info("signed in", extra={"event": "login", "user_key": user.key, "erid": erid})
+        if self._on_signed_in is not None:
+            self._on_signed_in(user, password)
+        return LoginResponse(
+            successful=True,
+            user_key=self._user_key(user, erid, request.user_key.site_id),
+            element_name=name,
+        )
+
+    # --- 2. GetUserProfileRequest / GetUserRequest ----------------------------------------
+
+    def get_profile(self, request: GetUserProfileRequest) -> GetUserProfileResponse:
+        name = response_name(request.element_name)
+        key = request.user_key
+        user: DirectoryUser | None = None
+        erid: str | None = None
+        if key.external_reference_id:
+            erid = key.external_reference_id.strip()
+            user_key = self._identities.find_user_key(erid)
+            user = self._directory.find_by_key(user_key) if user_key else None
+        elif key.login_id:
+            try:
+                user = self._directory.find_by_login(key.login_id)
+            except AmbiguousLogin:
+                user = None
+            erid = self._identities.erid_for(user.key) if user and user.active else None
+        if user is None or not user.active or erid is None:
+            return GetUserProfileResponse(
+                user_info=None, error_message=PROFILE_NOT_ACTIVE, element_name=name
+            )
+        info = UserInfo(
+            user_key=self._user_key(user, erid, key.site_id),
+            first_name=user.first_name,
+            last_name=user.last_name,
+            email=user.email,
+            home_phone=user.phone,
+            locale=user.locale,
+        )
+        return GetUserProfileResponse(user_info=info, element_name=name)
+
+    # --- 3. ValidateSessionRequest ----------------------------------------------------------
+
+    def validate_session(self, request: ValidateSessionRequest) -> LoginResponse:
+        name = response_name(request.element_name)
+        tokens = [request.session_token] if request.session_token else []
+        tokens += [
+            item.value
+            for item in request.extended_attributes
+            if item.name == self._options.session_attribute and item.value
+        ]
+        site_id = request.user_key.site_id if request.user_key else None
+        for token in tokens[:10]:
+            session = self._sessions.resolve(token)
+            if session is None:
+                continue
+            user = self._directory.find_by_key(session.user_key)
+            if user is None or not user.active:
+                continue
+            return LoginResponse(
+                successful=True,
+                user_key=self._user_key(user, session.erid, site_id),
+                element_name=name,
+            )
+        return self._failure(name, SESSION_INVALID)
+
+    # --- 4. CreateUserProfileRequest --------------------------------------------------------
+
+    def create_user(self, request: CreateUserProfileRequest) -> LoginResponse:
+        name = response_name(request.element_name)
+        info = request.user_info
+        email = (info.email or "").strip()
+        if not email and info.user_key.login_id and "@" in info.user_key.login_id:
+            email = info.user_key.login_id.strip()
+        password = self._password(request.password)
+        if not email or not password:
+            return self._failure(name, REGISTRATION_INCOMPLETE)
+        login = (info.user_key.login_id or email).strip()
+        normalised = email.lower()
+        deadline = time.monotonic() + self._options.registration_wait
+        while True:
+            existing = self._directory.find_by_email(email)
+            if existing is not None:
+                erid = self._retried_registration(normalised, existing, password)
+                if erid is None:
+                    return self._failure(name, EMAIL_USED)
+                return self._created(name, existing, erid, info.user_key.site_id)
+            registration, ours = self._identities.claim_registration(normalised)
+            if ours:
+                break
+            # Another request is creating this email right now, or one died half-way: wait for
+            # it to finish; a claim that never completes is released and taken over.
+            if time.monotonic() > deadline:
+                self._identities.release_registration(registration)
+                deadline = time.monotonic() + self._options.registration_wait
+            time.sleep(0.05)
+        new_user = NewUser(
+            login=login,
+            email=email,
+            password=password,
+            first_name=info.first_name,
+            last_name=info.last_name,
+            phone=info.home_phone,
+            locale=info.locale,
+        )
+        try:
+            user = self._directory.create_user(new_user)
+        except EmailTaken:
+            self._identities.release_registration(registration)
+            return self._failure(name, EMAIL_USED)
+        except BaseException:
+            self._identities.release_registration(registration)
+            raise
+        erid = self._identities.complete_registration(registration, user.key)
+        audit.info(
+            "user registered", extra={"event": "registration", "user_key": user.key, "erid": erid}
+        )
+        return self._created(name, user, erid, info.user_key.site_id)
+
+    def _retried_registration(
+        self, email: str, existing: DirectoryUser, password: str
+    ) -> str | None:
+        """The ERID to answer for a create DR retried, or None when the email is simply taken."""
+        registration: Registration | None = self._identities.find_registration(email)
+        if registration is None or registration.user_key not in (None, existing.key):
+            return None
+        if not self._identities.is_recent(registration, self._options.registration_retry_window):
+            return None
+        if not self._directory.verify_password(existing, password):
+            return None
+        if registration.user_key is None:
+            return self._identities.complete_registration(registration, existing.key)
+        return self._identities.erid_for(existing.key)
+
+    def _created(
+        self, name: str, user: DirectoryUser, erid: str, site_id: str | None
+    ) -> LoginResponse:
+        return LoginResponse(
+            successful=True, user_key=self._user_key(user, erid, site_id), element_name=name
+        )

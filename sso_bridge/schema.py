@@ -1,0 +1,123 @@
+"""The bridge's own schema (identity map, registrations) and its versioned upgrades.
+
+`sso-bridge db upgrade` applies the missing steps; `serve` refuses to start on an out-of-date
+schema. Steps are append-only: never edit one that has shipped, add the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "sso_bridge_schema",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+# One row per merchant user: user_key <-> ERID, unique both ways, never updated or deleted
+# (triggers enforce it where the database supports them).
+identities = Table(
+    "sso_bridge_identities",
+    metadata,
+    Column("user_key", String(255), primary_key=True),
+    Column("erid", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("origin", String(16), nullable=False),  # sign-in | registration | import
+    Column("shopper_provisioned_at", DateTime(timezone=True), nullable=True),
+)
+
+# Registrations through CreateUserProfileRequest, keyed by normalised email: serialises concurrent
+# creates of one email and lets a retried create get the same ERID back.
+registrations = Table(
+    "sso_bridge_registrations",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("erid", String(64), nullable=False, unique=True),
+    Column("user_key", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+_IMMUTABLE_SQLITE = [
+    """CREATE TRIGGER IF NOT EXISTS sso_bridge_identities_no_update
+       BEFORE UPDATE OF user_key, erid ON sso_bridge_identities
+       BEGIN SELECT RAISE(ABORT, 'identities are immutable'); END""",
+    """CREATE TRIGGER IF NOT EXISTS sso_bridge_identities_no_delete
+       BEFORE DELETE ON sso_bridge_identities
+       BEGIN SELECT RAISE(ABORT, 'identities are immutable'); END""",
+]
+_IMMUTABLE_POSTGRESQL = [
+    """CREATE OR REPLACE FUNCTION sso_bridge_identities_immutable() RETURNS trigger AS $$
+       BEGIN
+         IF TG_OP = 'DELETE' OR NEW.user_key <> OLD.user_key OR NEW.erid <> OLD.erid THEN
+           RAISE EXCEPTION 'identities are immutable';
+         END IF;
+         RETURN NEW;
+       END $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS sso_bridge_identities_immutable ON sso_bridge_identities",
+    """CREATE TRIGGER sso_bridge_identities_immutable
+       BEFORE UPDATE OR DELETE ON sso_bridge_identities
+       FOR EACH ROW EXECUTE FUNCTION sso_bridge_identities_immutable()""",
+]
+
+
+def _step_1(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[identities, registrations])
+    dialect = connection.dialect.name
+    statements = {"sqlite": _IMMUTABLE_SQLITE, "postgresql": _IMMUTABLE_POSTGRESQL}.get(dialect, [])
+    for statement in statements:
+        connection.execute(text(statement))
+
+
+STEPS: list[Callable[[Connection], None]] = [_step_1]
+HEAD = len(STEPS)
+
+
+class SchemaOutOfDate(Exception):
+    def __init__(self, current: int) -> None:
+        super().__init__(
+            f"the bridge's database schema is at version {current}, this release needs {HEAD}: "
+            "run `sso-bridge db upgrade`"
+        )
+
+
+def current_version(engine: Engine) -> int:
+    with engine.connect() as connection:
+        if not engine.dialect.has_table(connection, schema_version.name):
+            return 0
+        version = connection.execute(select(schema_version.c.version)).scalar()
+    return int(version or 0)
+
+
+def upgrade(engine: Engine) -> tuple[int, int]:
+    """Apply every missing step, each in its own transaction. Returns (from, to)."""
+    with engine.begin() as connection:
+        schema_version.create(connection, checkfirst=True)
+        if connection.execute(select(schema_version.c.version)).first() is None:
+            connection.execute(schema_version.insert().values(version=0))
+    start = current_version(engine)
+    for number in range(start, HEAD):
+        with engine.begin() as connection:
+            STEPS[number](connection)
+            connection.execute(schema_version.update().values(version=number + 1))
+    return start, HEAD
+
+
+def require_current(engine: Engine) -> None:
+    version = current_version(engine)
+    if version != HEAD:
+        raise SchemaOutOfDate(version)

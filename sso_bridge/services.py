@@ -1,0 +1,96 @@
+"""Wiring: settings in, the bridge's services out. Views reach them through `services()`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+
+from sso_bridge.db import make_engine
+from sso_bridge.directory.base import UserDirectory
+from sso_bridge.directory.passwords import PasswordHasher
+from sso_bridge.directory.sql import SqlUserDirectory
+from sso_bridge.identity import IdentityMap
+from sso_bridge.rum.auth import CallerCheck
+from sso_bridge.rum.operations import PasswordDecoder, RumOptions, RumService
+from sso_bridge.rum.password_cipher import decrypter
+from sso_bridge.sessions import SessionStore
+from sso_bridge.settings import PasswordEncryptionSettings, Settings
+from sso_bridge.store import InMemoryStore, KeyValueStore, RedisStore
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "sso_bridge"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    directory: UserDirectory
+    identities: IdentityMap
+    store: KeyValueStore
+    sessions: SessionStore
+    rum: RumService
+    callers: CallerCheck
+    api_keys: frozenset[bytes]
+
+
+def _password_decoder(encryption: PasswordEncryptionSettings | None) -> PasswordDecoder:
+    if encryption is None:
+        return decrypter(None)
+    return decrypter(encryption.key, encryption.mode, encryption.iv, encryption.encoding)
+
+
+def build_store(settings: Settings) -> KeyValueStore:
+    if settings.redis_url:
+        return RedisStore.from_url(
+            settings.redis_url, prefix=settings.redis_key_prefix, timeout=settings.redis_timeout
+        )
+    log.warning(
+        "no SSO_BRIDGE_REDIS_URL: using an in-process cache; fine for one process, "
+        "wrong for several workers or replicas"
+    )
+    return InMemoryStore()
+
+
+def build_services(settings: Settings) -> Services:
+    hasher = PasswordHasher(new_scheme=settings.directory.new_password_scheme)
+    directory = SqlUserDirectory(
+        engine=make_engine(settings.directory.url), mapping=settings.directory, hasher=hasher
+    )
+    identities = IdentityMap(engine=make_engine(settings.database_url))
+    store = build_store(settings)
+    sessions = SessionStore(store=store, ttl=settings.session_ttl)
+    rum = RumService(
+        directory=directory,
+        identities=identities,
+        sessions=sessions,
+        password_decoder=_password_decoder(settings.rum_password_encryption),
+        options=RumOptions(
+            site_id=settings.site_id,
+            session_attribute=settings.session_attribute,
+            registration_retry_window=timedelta(seconds=settings.registration_retry_window),
+        ),
+    )
+    callers = CallerCheck(
+        users=settings.rum_users,
+        allowed_networks=settings.rum_allowed_ips,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    return Services(
+        settings=settings,
+        directory=directory,
+        identities=identities,
+        store=store,
+        sessions=sessions,
+        rum=rum,
+        callers=callers,
+        api_keys=frozenset(key.encode() for key in settings.api_keys),
+    )
+
+
+def services() -> Services:
+    found: Services = current_app.extensions[EXTENSION]
+    return found

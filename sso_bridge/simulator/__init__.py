@@ -1,0 +1,53 @@
+"""A Digital River Commerce API simulator, spoken to over real HTTP.
+
+It implements the calls in ``shared/spec/commerce-api.md`` (token mint, inspect and revoke;
+shopper create, update and read; purchase plan search and authorization) with DR's error formats,
+and lets tests and merchants inject faults at runtime::
+
+    POST /_sim/faults   {"status": 429, "retry_after": 1, "calls": 2, "paths": ["/oauth20/"]}
+    GET  /_sim/faults   the faults in force
+    POST /_sim/quirks   {"string_expires_in": true, "wrap_token": true, ...}
+    GET  /_sim/stats    {"calls": {...}, "mints_by_erid": {...}, "shoppers": N,
+                         "authorizations": [...], ...}
+    POST /_sim/reset    forget tokens, shoppers and stats; clear faults and runtime quirks
+
+State lives in the process: run it with one worker (threads are fine). The ``/_sim`` endpoints
+are unauthenticated: never expose a simulator beyond the machine or test network using it.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from .config import DEFAULT_PURCHASE_PLANS, SimPurchasePlan, SimulatorConfig, SimulatorQuirks
+from .server import SimulatorServer, serve_simulator
+from .state import CALL_KINDS, Faults, SimulatorState
+from .views import EXTENSION, SimError, admin, dr, handle_http_exception, handle_sim_error
+
+__all__ = [
+    "CALL_KINDS",
+    "DEFAULT_PURCHASE_PLANS",
+    "Faults",
+    "SimPurchasePlan",
+    "SimulatorConfig",
+    "SimulatorQuirks",
+    "SimulatorServer",
+    "SimulatorState",
+    "create_simulator_app",
+    "serve_simulator",
+]
+
+
+def create_simulator_app(config: SimulatorConfig | None = None) -> Flask:
+    """A Flask app simulating DR with ``config`` (defaults: `SimulatorConfig()`)."""
+    config = config or SimulatorConfig()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = SimulatorState(config)
+    app.register_blueprint(dr)
+    app.register_blueprint(admin)
+    app.register_error_handler(SimError, handle_sim_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    return app

@@ -1,0 +1,191 @@
+"""Short-lived shared state (session tokens, the token cache, locks, counters): Redis or in-process.
+
+`KeyValueStore` is the contract; `RedisStore` is what production uses (every process and replica
+sees the same state), `InMemoryStore` serves a single process when no Redis is configured (and in
+fast unit tests). Keys are namespaced by a prefix so several deployments or test runs can share one
+Redis. Redis calls use short timeouts and no retries: a cache in the request path must fail fast and
+let the caller apply its policy, not hang for seconds (redis-py's defaults take ~4 s to fail).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+class StoreUnavailable(Exception):
+    """The shared store did not answer in time; callers decide what that means for them."""
+
+
+class KeyValueStore(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def delete_if_equals(self, key: str, value: bytes) -> bool: ...
+
+    def extend_if_equals(self, key: str, value: bytes, ttl: float) -> bool: ...
+
+    def increment(self, key: str, ttl: float) -> int: ...
+
+    def ping(self) -> None: ...
+
+
+# Compare-and-delete / compare-and-extend: a lock is only released or renewed by its owner.
+_DELETE_IF_EQUALS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_EXTEND_IF_EQUALS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_INCREMENT = """
+local n = redis.call('incr', KEYS[1])
+if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class RedisStore:
+    def __init__(self, *, client: redis.Redis, prefix: str = "") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
+        self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
+        self._increment = client.register_script(_INCREMENT)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisStore:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        return cls(client=client, prefix=prefix)
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            value = self._client.get(self._key(key))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return value  # type: ignore[return-value]
+
+    def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool:
+        try:
+            done = self._client.set(self._key(key), value, px=_ms(ttl), nx=only_if_absent)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return bool(done)
+
+    def delete(self, key: str) -> bool:
+        try:
+            return bool(self._client.delete(self._key(key)))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    def delete_if_equals(self, key: str, value: bytes) -> bool:
+        try:
+            return bool(self._delete_if_equals(keys=[self._key(key)], args=[value]))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    def extend_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
+        try:
+            return bool(self._extend_if_equals(keys=[self._key(key)], args=[value, _ms(ttl)]))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    def increment(self, key: str, ttl: float) -> int:
+        try:
+            return int(self._increment(keys=[self._key(key)], args=[_ms(ttl)]))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    def ping(self) -> None:
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+
+class InMemoryStore:
+    """The same contract inside one process: correct for one worker, not shared between several."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[bytes, float]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str, now: float) -> bytes | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[1] <= now:
+            del self._items[key]
+            return None
+        return item[0]
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._live(key, time.monotonic())
+
+    def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if only_if_absent and self._live(key, now) is not None:
+                return False
+            self._items[key] = (value, now + ttl)
+            return True
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._items.pop(key, None) is not None
+
+    def delete_if_equals(self, key: str, value: bytes) -> bool:
+        with self._lock:
+            if self._live(key, time.monotonic()) == value:
+                del self._items[key]
+                return True
+            return False
+
+    def extend_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._live(key, now) == value:
+                self._items[key] = (value, now + ttl)
+                return True
+            return False
+
+    def increment(self, key: str, ttl: float) -> int:
+        with self._lock:
+            now = time.monotonic()
+            current = self._live(key, now)
+            if current is None:
+                self._items[key] = (b"1", now + ttl)
+                return 1
+            count = int(current) + 1
+            self._items[key] = (str(count).encode(), self._items[key][1])
+            return count
+
+    def ping(self) -> None:
+        return None

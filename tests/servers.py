@@ -1,0 +1,95 @@
+"""Real server processes for functional tests: gunicorn running the bridge."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_environment(config: Mapping[str, Any], prefix: str = "SSO_BRIDGE_") -> dict[str, str]:
+    """Flatten a config mapping into SSO_BRIDGE_* variables (nested keys joined with __)."""
+    env: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and key != "RUM_USERS":
+            env.update(config_environment(value, f"{prefix}{key}__"))
+        else:
+            env[prefix + key] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not come up within {timeout} s")
+
+
+class Gunicorn:
+    """The bridge under real gunicorn with N workers, configured through the environment."""
+
+    def __init__(self, config: Mapping[str, Any], *, workers: int = 4, threads: int = 4) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SSO_BRIDGE_")},
+            **config_environment(config),
+        }
+        self._args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "warning",
+            "sso_bridge:create_app()",
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Gunicorn:
+        self.process = subprocess.Popen(self._args, env=self._env, cwd=ROOT)
+        try:
+            wait_until_up(self.url + "/healthz", self.process)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
