@@ -265,6 +265,15 @@ _USER_KEY_FIELDS: Final = (
     ("loginID", "login_id"),
     ("siteID", "site_id"),
 )
+# Answers follow DR's LoginResponse sample: loginID, externalReferenceID, siteID (userID and
+# companyID, when we have them, around those).
+_RESPONSE_USER_KEY_FIELDS: Final = (
+    ("userID", "user_id"),
+    ("companyID", "company_id"),
+    ("loginID", "login_id"),
+    ("externalReferenceID", "external_reference_id"),
+    ("siteID", "site_id"),
+)
 _ADDRESS_FIELDS: Final = (
     ("name1", "name1"),
     ("name2", "name2"),
@@ -411,7 +420,7 @@ def _optional(parent: Element, tag: str, text: str | None) -> None:
 
 def _render_user_key(parent: Element, key: UserKey) -> None:
     element = SubElement(parent, "userKey")
-    for tag, attr in _USER_KEY_FIELDS:
+    for tag, attr in _RESPONSE_USER_KEY_FIELDS:
         _optional(element, tag, getattr(key, attr))
 
 

@@ -472,7 +472,7 @@ ADDRESS_ORDER = [
     "email",
     "phoneNumber",
 ]
-KEY_ORDER = ["userID", "externalReferenceID", "companyID", "loginID", "siteID"]
+KEY_ORDER = ["userID", "companyID", "loginID", "externalReferenceID", "siteID"]  # DR sample order
 
 
 def test_render_login_success_matches_dr_sample_shape() -> None:
@@ -489,7 +489,7 @@ def test_render_login_success_matches_dr_sample_shape() -> None:
     )
     assert children(root) == ["successful", "userKey", "extendedAttributes"]
     assert root.findtext("successful") == "true"
-    assert children(root[1]) == ["externalReferenceID", "loginID", "siteID"]
+    assert children(root[1]) == ["loginID", "externalReferenceID", "siteID"]
     assert root.findtext("userKey/externalReferenceID") == "D05B4D68-F49D-11DA-8019-88F835DA4C6C"
     item = root.find("extendedAttributes/item")
     assert item is not None

@@ -1,0 +1,19 @@
+# gunicorn settings for sso-bridge: `gunicorn -c config/gunicorn.conf.py "sso_bridge:create_app()"`.
+# `sso-bridge serve` uses the same values (sso_bridge/gunicorn_app.py); keep the two in step.
+import os
+
+bind = os.environ.get("SSO_BRIDGE_BIND", "127.0.0.1:8080")
+# Password hashing is CPU-bound: about one worker per core. Threads overlap the I/O of the
+# token path (Redis, DR) and keep tail latency tight (gevent showed 70-100 ms p99 tails).
+workers = int(os.environ.get("SSO_BRIDGE_WORKERS", "2"))
+worker_class = "gthread"
+threads = 4
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = 10000
+max_requests_jitter = 1000
+# Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it.
+forwarded_allow_ips = os.environ.get("SSO_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = None
