@@ -29,6 +29,7 @@ a list is expected, and keys in any case. They raise `ValueError` on bodies they
 from __future__ import annotations
 
 import email.utils
+import http.cookiejar
 import logging
 import math
 import random
@@ -464,7 +465,8 @@ class CommerceClient:
     """Digital River Commerce API client (tokens, shoppers, private stores).
 
     Thread-safe: one instance per process, shared by all threads; it keeps a pooled
-    `requests.Session` (pass ``session`` to supply your own; it is then not closed by `close`).
+    `requests.Session` that stores no cookies, since it serves every shopper (pass ``session`` to
+    supply your own: it is then used as is, and not closed by `close`).
 
     Time limits: ``connect_timeout`` and ``read_timeout`` bound each attempt, ``deadline`` (seconds,
     overridable per `mint_token` call) bounds the whole call including retries, backoff sleeps,
@@ -528,6 +530,9 @@ class CommerceClient:
             )
             session.mount("https://", adapter)
             session.mount("http://", adapter)
+            # One session serves every shopper: a cookie DR sets for one shopper's call must
+            # never ride along on another's, so the jar accepts and returns nothing.
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._session = session
         self._client_auth: requests.auth.AuthBase = OAuth2ClientAuth(
             api_key, api_secret, "client_secret_basic"

@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -146,7 +146,9 @@ def test_wrong_secret_is_a_configuration_error_after_one_call(
     assert calls(sim, "token") == 1
 
 
-def test_injected_invalid_client_is_not_retried(sim: SimulatorServer, client: CommerceClient) -> None:
+def test_injected_invalid_client_is_not_retried(
+    sim: SimulatorServer, client: CommerceClient
+) -> None:
     set_faults(sim, status=401, calls=3)
     with pytest.raises(DrConfigurationError):
         client.mint_token("erid-1")
@@ -160,9 +162,7 @@ def test_5xx_is_retried_until_success(sim: SimulatorServer, client: CommerceClie
     assert calls(sim, "token") == 3
 
 
-def test_persistent_5xx_gives_up_as_unavailable(
-    sim: SimulatorServer, make_client: Any
-) -> None:
+def test_persistent_5xx_gives_up_as_unavailable(sim: SimulatorServer, make_client: Any) -> None:
     client = make_client(max_attempts=3)
     set_faults(sim, status=503)
     started = time.monotonic()
@@ -237,7 +237,9 @@ def test_connection_refused_is_unavailable() -> None:
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 412])
-def test_other_4xx_are_not_retried(sim: SimulatorServer, client: CommerceClient, status: int) -> None:
+def test_other_4xx_are_not_retried(
+    sim: SimulatorServer, client: CommerceClient, status: int
+) -> None:
     set_faults(sim, status=status, calls=5)
     with pytest.raises(DrError) as caught:
         client.mint_token("erid-1")
@@ -385,12 +387,14 @@ def test_debug_logs_hold_no_secret_or_token(
         token.access_token, plans[0].id, plans[0].target_market_id, emailDomain="university.edu"
     )
     client.revoke_token(token.access_token)
-    errors: list[str] = []
-    for call in (
+    wrong_client: CommerceClient = make_client(api_secret="other-secret-99")
+    failing: list[Callable[[], object]] = [
         lambda: client.inspect_token(token.access_token),
         lambda: client.get_shopper(token.access_token),
-        lambda: make_client(api_secret="other-secret-99").mint_token("erid-log"),
-    ):
+        lambda: wrong_client.mint_token("erid-log"),
+    ]
+    errors: list[str] = []
+    for call in failing:
         with pytest.raises(DrError) as caught:
             call()
         errors.append(str(caught.value))
@@ -414,15 +418,26 @@ def test_debug_logs_hold_no_secret_or_token(
     ("body", "expected"),
     [
         (
-            {"access_token": "a", "token_type": "bearer", "expires_in": 86397, "refresh_token": "r"},
+            {
+                "access_token": "a",
+                "token_type": "bearer",
+                "expires_in": 86397,
+                "refresh_token": "r",
+            },
             DrToken("a", "bearer", 86397, "r"),
         ),
-        ({"access_token": "a", "token_type": "bearer", "expires_in": "86397"},
-         DrToken("a", "bearer", 86397, None)),
-        ({"token": {"access_token": "a", "token_type": "Bearer", "expires_in": "3600"}},
-         DrToken("a", "Bearer", 3600, None)),
-        ({"Token": {"Access_Token": "a", "EXPIRES_IN": 3600.0, "refresh_token": ""}},
-         DrToken("a", "bearer", 3600, None)),
+        (
+            {"access_token": "a", "token_type": "bearer", "expires_in": "86397"},
+            DrToken("a", "bearer", 86397, None),
+        ),
+        (
+            {"token": {"access_token": "a", "token_type": "Bearer", "expires_in": "3600"}},
+            DrToken("a", "Bearer", 3600, None),
+        ),
+        (
+            {"Token": {"Access_Token": "a", "EXPIRES_IN": 3600.0, "refresh_token": ""}},
+            DrToken("a", "bearer", 3600, None),
+        ),
         ({"access_token": "a", "expires_in": " 60 "}, DrToken("a", "bearer", 60, None)),
         ({"access_token": "a", "expires_in": "1e3"}, DrToken("a", "bearer", 1000, None)),
     ],
@@ -459,10 +474,16 @@ def test_parse_token_rejects(body: object) -> None:
             {"errors": {"error": [{"code": "invalid-request", "description": "d"}]}},
             ("invalid-request", "d"),
         ),
-        (409, {"errors": {"error": {"code": "shopper-already-exists", "description": "x"}}},
-         ("shopper-already-exists", "x")),
-        (400, {"ERRORS": {"Error": [{"CODE": "validation-error", "Description": "v"}]}},
-         ("validation-error", "v")),
+        (
+            409,
+            {"errors": {"error": {"code": "shopper-already-exists", "description": "x"}}},
+            ("shopper-already-exists", "x"),
+        ),
+        (
+            400,
+            {"ERRORS": {"Error": [{"CODE": "validation-error", "Description": "v"}]}},
+            ("validation-error", "v"),
+        ),
         (400, {"errors": {"error": []}}, ("invalid-request", "HTTP 400")),
         (503, None, ("system-error", "HTTP 503")),
         (502, "<html>bad gateway</html>", ("system-error", "HTTP 502")),
@@ -498,8 +519,14 @@ def test_classify_error(status: int, code: str, kind: type[DrError]) -> None:
     ("body", "expected"),
     [
         (
-            {"shopper": {"externalReferenceId": "e", "firstName": "F", "lastName": "L",
-                         "emailAddress": "f@x"}},
+            {
+                "shopper": {
+                    "externalReferenceId": "e",
+                    "firstName": "F",
+                    "lastName": "L",
+                    "emailAddress": "f@x",
+                }
+            },
             Shopper("e", "F", "L", "f@x"),
         ),
         ({"SHOPPER": {"externalreferenceid": 42, "FIRSTNAME": "F"}}, Shopper("42", "F")),
@@ -517,24 +544,45 @@ _PLAN = PurchasePlan("11858700", "35100", "Student Discounts", True)
     ("body", "expected"),
     [
         (
-            {"purchasePlans": {"purchasePlan": [{"id": "11858700",
-                                                 "isAuthenticationRequiredToBrowse": "true",
-                                                 "purchasePlanName": "Student Discounts",
-                                                 "targetMarketId": "35100"}],
-                               "totalResults": "1"}},
+            {
+                "purchasePlans": {
+                    "purchasePlan": [
+                        {
+                            "id": "11858700",
+                            "isAuthenticationRequiredToBrowse": "true",
+                            "purchasePlanName": "Student Discounts",
+                            "targetMarketId": "35100",
+                        }
+                    ],
+                    "totalResults": "1",
+                }
+            },
             [_PLAN],
         ),
         (
-            {"purchaseplans": {"purchaseplan": {"id": "11858700",
-                                                "isauthenticationrequiredtobrowse": "true",
-                                                "purchaseplanname": "Student Discounts",
-                                                "targetmarketid": "35100"},
-                               "totalresults": "1"}},
+            {
+                "purchaseplans": {
+                    "purchaseplan": {
+                        "id": "11858700",
+                        "isauthenticationrequiredtobrowse": "true",
+                        "purchaseplanname": "Student Discounts",
+                        "targetmarketid": "35100",
+                    },
+                    "totalresults": "1",
+                }
+            },
             [_PLAN],
         ),
         (
-            {"purchasePlans": {"purchasePlan": {"ID": 11858700, "targetMarketId": 35100,
-                                                "isAuthenticationRequiredToBrowse": False}}},
+            {
+                "purchasePlans": {
+                    "purchasePlan": {
+                        "ID": 11858700,
+                        "targetMarketId": 35100,
+                        "isAuthenticationRequiredToBrowse": False,
+                    }
+                }
+            },
             [PurchasePlan("11858700", "35100", None, False)],
         ),
         ({"purchasePlans": {"totalResults": "0"}}, []),
