@@ -7,7 +7,16 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from sso_bridge.directory.base import AmbiguousLogin, DirectoryUser
-from sso_bridge.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from sso_bridge.dr.broker import TokenUnavailable
+from sso_bridge.dr.client import DrError
+from sso_bridge.dr.provisioning import ShopperMismatch
+from sso_bridge.errors import (
+    Conflict,
+    DependencyUnavailable,
+    InvalidRequest,
+    NotFound,
+    UnsupportedMediaType,
+)
 from sso_bridge.services import Services, services
 from sso_bridge.web import require_bearer, require_body_limit
 
@@ -67,6 +76,55 @@ def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser |
     if user is None or not user.active:
         raise NotFound("No active user matches.")
     return user, found.identities.erid_for(user.key)
+
+
+@blueprint.post("/tokens")
+def create_token() -> Response:
+    found = services()
+    if found.tokens is None:
+        raise DependencyUnavailable("Digital River is not configured (SSO_BRIDGE_DR_API_KEY).")
+    body = json_body({*_USER_FIELDS, "drSessionToken"})
+    session_token = body.get("drSessionToken")
+    if session_token is not None and (not isinstance(session_token, str) or not session_token):
+        raise InvalidRequest("drSessionToken must be a non-empty string.")
+    user, erid = resolve_user(found, body)
+    user_key = user.key if user else found.identities.find_user_key(erid)
+    if user_key is None:
+        raise NotFound("No user has this externalReferenceId.")
+    try:
+        grant = found.tokens.get_token(erid, user_key=user_key, session_token=session_token)
+    except TokenUnavailable as exc:
+        raise DependencyUnavailable(
+            f"No token available: {exc.reason}.", retry_after=exc.retry_after
+        ) from exc
+    except ShopperMismatch as exc:
+        raise Conflict(str(exc)) from exc
+    return jsonify(
+        {
+            "access_token": grant.access_token,
+            "token_type": grant.token_type,
+            "expires_in": grant.expires_in,
+            "externalReferenceId": grant.external_reference_id,
+        }
+    )
+
+
+@blueprint.delete("/tokens/<erid>")
+def delete_token(erid: str) -> Response:
+    found = services()
+    if found.tokens is None:
+        raise DependencyUnavailable("Digital River is not configured (SSO_BRIDGE_DR_API_KEY).")
+    if found.identities.find_user_key(erid) is None:
+        raise NotFound("No user has this externalReferenceId.")
+    try:
+        found.tokens.revoke(erid)
+    except DrError as exc:
+        # The cached copy is gone already; only DR's side could not be reached.
+        raise DependencyUnavailable(
+            "The token was dropped from the cache but Digital River "
+            "could not be reached to revoke it."
+        ) from exc
+    return Response(status=204)
 
 
 @blueprint.post("/sessions")

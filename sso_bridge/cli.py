@@ -96,7 +96,8 @@ def _show(found: Services, user: str) -> None:
         return
     erid = found.identities.find_erid(user)
     if erid is None:
-        match = found.directory.find_by_login(user)
+        # A user key that has no ERID yet, else a login.
+        match = found.directory.find_by_key(user) or found.directory.find_by_login(user)
         if match is None:
             _fail(f"no user {user!r}")
             return
@@ -117,12 +118,19 @@ def identity_import(csv_file: Path) -> None:
     """
     url = str(raw_from_environment().get("DATABASE_URL") or "sqlite:///sso-bridge.sqlite3")
     engine = make_engine(url)
-    require_current(engine)
+    try:
+        require_current(engine)
+    except SchemaOutOfDate as exc:
+        _fail(str(exc))
     with csv_file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or {"userKey", "externalReferenceId"} - set(reader.fieldnames):
             _fail("the CSV needs the headers userKey,externalReferenceId")
-        pairs = [(row["userKey"].strip(), row["externalReferenceId"].strip()) for row in reader]
+        # A short row leaves a field None: keep it as "" so the import refuses it by name.
+        pairs = [
+            ((row["userKey"] or "").strip(), (row["externalReferenceId"] or "").strip())
+            for row in reader
+        ]
     try:
         report = IdentityMap(engine=engine).import_pairs(pairs)
     except IdentityConflict as exc:

@@ -163,10 +163,16 @@ class IdentityMap:
         for user_key, erid in wanted:
             if not user_key or not erid:
                 problems.append(f"empty user key or ERID in pair ({user_key!r}, {erid!r})")
-            if keys.setdefault(user_key, erid) != erid:
-                problems.append(f"user {user_key!r} appears with two ERIDs in the input")
-            if erids.setdefault(erid, user_key) != user_key:
+            if user_key in keys:
+                problems.append(
+                    f"user {user_key!r} appears with two ERIDs in the input"
+                    if keys[user_key] != erid
+                    else f"pair ({user_key!r}, {erid!r}) appears twice in the input"
+                )
+            if erid in erids and erids[erid] != user_key:
                 problems.append(f"ERID {erid!r} appears for two users in the input")
+            keys.setdefault(user_key, erid)
+            erids.setdefault(erid, user_key)
         if problems:
             raise IdentityConflict("; ".join(problems))
         added = present = 0

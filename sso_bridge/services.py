@@ -12,6 +12,12 @@ from sso_bridge.db import make_engine
 from sso_bridge.directory.base import UserDirectory
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
+from sso_bridge.dr.broker import BrokerPolicy, TokenBroker
+from sso_bridge.dr.client import CommerceClient
+from sso_bridge.dr.private_stores import PrivateStoreAuthorizer
+from sso_bridge.dr.provisioning import ShopperProvisioner
+from sso_bridge.dr.rate_limit import SharedRateLimiter
+from sso_bridge.dr.sealing import Sealer, derive_key, parse_token_key
 from sso_bridge.identity import IdentityMap
 from sso_bridge.rum.auth import CallerCheck
 from sso_bridge.rum.operations import PasswordDecoder, RumOptions, RumService
@@ -35,6 +41,7 @@ class Services:
     rum: RumService
     callers: CallerCheck
     api_keys: frozenset[bytes]
+    tokens: TokenBroker | None
 
 
 def _password_decoder(encryption: PasswordEncryptionSettings | None) -> PasswordDecoder:
@@ -53,6 +60,45 @@ def build_store(settings: Settings) -> KeyValueStore:
         "wrong for several workers or replicas"
     )
     return InMemoryStore()
+
+
+def build_broker(
+    settings: Settings, *, store: KeyValueStore, identities: IdentityMap, directory: UserDirectory
+) -> TokenBroker | None:
+    """The token broker, or None when no DR credentials are configured."""
+    if not (settings.dr_api_key and settings.dr_api_secret):
+        return None
+    client = CommerceClient(
+        base_url=settings.dr_base_url,
+        api_key=settings.dr_api_key,
+        api_secret=settings.dr_api_secret,
+        connect_timeout=min(1.0, settings.dr_timeout),
+        read_timeout=settings.dr_timeout,
+        deadline=settings.dr_timeout,
+        rate_limiter=SharedRateLimiter(store=store, rate=settings.dr_calls_per_second),
+    )
+    keys = [parse_token_key(key) for key in settings.token_encryption_keys] or [
+        derive_key(settings.dr_api_secret)
+    ]
+    policy = BrokerPolicy(
+        safety_margin=settings.token_safety_margin,
+        refresh_fraction=settings.token_refresh_fraction,
+        mint_deadline=settings.dr_timeout,
+        wait_budget=settings.dr_timeout + 0.3,
+        negative_ttl=settings.dr_negative_ttl,
+    )
+    return TokenBroker(
+        store=store,
+        sealer=Sealer(keys),
+        client=client,
+        policy=policy,
+        ensure_shopper=ShopperProvisioner(
+            client=client, identities=identities, directory=directory
+        ),
+        on_minted=PrivateStoreAuthorizer(
+            rules=settings.private_stores, client=client, store=store, directory=directory
+        ),
+    )
 
 
 def build_services(settings: Settings) -> Services:
@@ -88,6 +134,7 @@ def build_services(settings: Settings) -> Services:
         rum=rum,
         callers=callers,
         api_keys=frozenset(key.encode() for key in settings.api_keys),
+        tokens=build_broker(settings, store=store, identities=identities, directory=directory),
     )
 
 

@@ -82,7 +82,8 @@ class Settings:
     dr_api_key: str | None = field(default=None, repr=False)
     dr_api_secret: str | None = field(default=None, repr=False)
     dr_calls_per_second: float = 10.0
-    dr_timeout: float = 2.0
+    dr_timeout: float = 1.5
+    dr_negative_ttl: float = 2.0
     rum_users: Mapping[str, str] = field(default_factory=dict, repr=False)
     rum_allowed_ips: tuple[str, ...] = ()
     trusted_proxies: int = 0
@@ -249,6 +250,16 @@ def _is_cidr(value: str) -> bool:
     return True
 
 
+def _is_token_key(value: str) -> bool:
+    from sso_bridge.dr.sealing import parse_token_key
+
+    try:
+        parse_token_key(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _password_scheme_known(name: str) -> bool:
     from sso_bridge.directory.passwords import PasswordHasher
 
@@ -311,13 +322,17 @@ def _read_encryption(reader: _Reader) -> PasswordEncryptionSettings | None:
     encoding = section.string("ENCODING", "base64") or "base64"
     section.check("ENCODING", encoding, lambda e: e in {"base64", "hex"}, "must be base64 or hex")
     iv = section.string("IV", "prefix") or "prefix"
-    if key:
-        from sso_bridge.rum.password_cipher import parse_key
+    from sso_bridge.rum.password_cipher import parse_iv, parse_key
 
+    if key:
         try:
             parse_key(key)
         except ValueError as exc:
             section._bad("KEY", str(exc))
+    try:
+        parse_iv(iv)  # else a bad IV would only surface later, as a bare ValueError at start-up
+    except ValueError as exc:
+        section._bad("IV", str(exc))
     reader.problems.extend(section.problems)
     return PasswordEncryptionSettings(key=key or "", mode=mode, iv=iv, encoding=encoding)
 
@@ -362,6 +377,13 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
     for cidr in allowed_ips:
         reader.check("RUM_ALLOWED_IPS", cidr, _is_cidr, f"{cidr!r} is not an IP address or CIDR")
     token_keys = reader.string_list("TOKEN_ENCRYPTION_KEYS")
+    for index, token_key in enumerate(token_keys):
+        reader.check(
+            f"TOKEN_ENCRYPTION_KEYS[{index}]",
+            token_key,
+            _is_token_key,
+            "must be 32 bytes as base64 or 64 hex digits",
+        )
     log_level = (reader.string("LOG_LEVEL", "INFO") or "INFO").upper()
     reader.check(
         "LOG_LEVEL",
@@ -381,7 +403,8 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         dr_api_key=reader.string("DR_API_KEY"),
         dr_api_secret=reader.string("DR_API_SECRET"),
         dr_calls_per_second=reader.number("DR_CALLS_PER_SECOND", 10.0, minimum=0.1),
-        dr_timeout=reader.number("DR_TIMEOUT", 2.0, minimum=0.05),
+        dr_timeout=reader.number("DR_TIMEOUT", 1.5, minimum=0.05),
+        dr_negative_ttl=reader.number("DR_NEGATIVE_TTL", 2.0, minimum=0.0),
         rum_users=reader.string_map("RUM_USERS"),
         rum_allowed_ips=allowed_ips,
         trusted_proxies=reader.integer("TRUSTED_PROXIES", 0),
@@ -398,6 +421,8 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         private_stores=_read_private_stores(reader),
         log_level=log_level,
     )
+    if bool(settings.dr_api_key) != bool(settings.dr_api_secret):
+        reader._bad("DR_API_KEY", "DR_API_KEY and DR_API_SECRET go together")
     if settings.token_refresh_fraction >= 1:
         reader._bad("TOKEN_REFRESH_FRACTION", "must be below 1 (a fraction of the token's life)")
     if reader.problems:

@@ -38,6 +38,7 @@ SAMPLE_USERS = [
     SampleUser("wp@example.com", "wp-pw-1", "phpass"),
     SampleUser("jose@example.com", "contraseña-ñ", first_name="José", last_name="Núñez"),
     SampleUser("locked@example.com", "locked-pw-1", "bcrypt", active=False),
+    SampleUser("student@university.edu", "student-pw-1", first_name="Stu", last_name="Dent"),
 ]
 
 
@@ -97,6 +98,12 @@ def bridge_config(
         config["REDIS_KEY_PREFIX"] = redis_prefix
     config.update(extra)
     return config
+
+
+def with_simulator(config: dict[str, Any], simulator_url: str, **extra: Any) -> dict[str, Any]:
+    """Point a bridge configuration at a DR simulator (its default API key and secret)."""
+    return {**config, "DR_BASE_URL": simulator_url, "DR_API_KEY": "sim-api-key",
+            "DR_API_SECRET": "sim-api-secret", "DR_CALLS_PER_SECOND": 500, **extra}
 
 
 def dr_login_request(login: str, password: str) -> bytes:

@@ -1,0 +1,322 @@
+"""TokenBroker: DR full-access tokens from the shared cache, minted at most once per user at a time.
+
+Policy, in order:
+- A cached token that is still valid (expiry minus a safety margin) is served at once. Past the
+  refresh point (a fraction of its life) one process, holding the user's lock, mints a successor
+  in the background while every request keeps getting the current token.
+- On a miss, one request across every process and replica takes the user's Redis lock (``SET NX``
+  with an owner token, released by compare-and-delete, renewed between steps and sized so that
+  it cannot lapse inside any single step, each of which has its own deadline) and mints; the
+  others wait briefly for the new token instead of minting.
+- After a DR failure a short negative entry makes followers fail fast (503 + Retry-After) rather
+  than pile onto a DR that is down.
+Values are sealed (AES-GCM) and keys carry the ERID in a Redis Cluster hash tag, so a user's token,
+lock and negative entry live in one slot; session-aware tokens are keyed by a hash of the DR
+session token, never the token itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sso_bridge.dr.client import (
+    CommerceClient,
+    DrConfigurationError,
+    DrError,
+    DrRateLimited,
+    DrToken,
+    DrUnavailable,
+)
+from sso_bridge.dr.sealing import Sealer, SealError
+from sso_bridge.store import KeyValueStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("sso_bridge.audit")
+
+
+class TokenUnavailable(Exception):
+    """No token can be served now; ``retry_after`` seconds is a fair wait."""
+
+    def __init__(self, reason: str, *, retry_after: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_in: int
+    external_reference_id: str
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    access_token: str = field(repr=False)
+    token_type: str
+    issued_at: float
+    expires_at: float
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            [self.access_token, self.token_type, self.issued_at, self.expires_at],
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CachedToken:
+        access_token, token_type, issued_at, expires_at = json.loads(raw)
+        return cls(access_token, token_type, float(issued_at), float(expires_at))
+
+
+@dataclass(frozen=True)
+class BrokerPolicy:
+    safety_margin: float = 60.0  # never serve a token closer than this to its expiry...
+    max_margin_fraction: float = 0.2  # ...or than this fraction of its life, if smaller
+    refresh_fraction: float = 0.5  # mint a successor once this much of the life has passed
+    mint_deadline: float = 1.5  # seconds one DR call (with its retries) may take
+    wait_budget: float = 1.8  # how long a follower waits for another request's mint
+    negative_ttl: float = 2.0  # fail fast for this long after DR failed
+    poll_interval: float = 0.02
+
+    @property
+    def lock_ttl(self) -> float:
+        # Longer than any single step (each bounded by mint_deadline); renewed between steps.
+        return 2 * self.mint_deadline + 1.0
+
+
+# Hooks run while the lock is held, so at most once at a time per user:
+# (erid, user_key, access_token) -> None
+FirstMintHook = Callable[[str, str, str], None]
+MintedHook = Callable[[str, str, str], None]
+
+
+def _session_suffix(session_token: str | None) -> str:
+    if not session_token:
+        return ""
+    return ":s:" + hashlib.sha256(session_token.encode()).hexdigest()[:32]
+
+
+class TokenBroker:
+    def __init__(
+        self,
+        *,
+        store: KeyValueStore,
+        sealer: Sealer,
+        client: CommerceClient,
+        policy: BrokerPolicy,
+        ensure_shopper: FirstMintHook | None = None,
+        on_minted: MintedHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._sealer = sealer
+        self._client = client
+        self._policy = policy
+        self._ensure_shopper = ensure_shopper
+        self._on_minted = on_minted
+        self._clock = clock
+        self._refreshing: set[str] = set()
+        self._refreshing_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="token-refresh")
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _keys(erid: str, session_token: str | None) -> tuple[str, str, str]:
+        tag = "{" + erid + "}"
+        suffix = _session_suffix(session_token)
+        return f"tok:{tag}{suffix}", f"lock:{tag}{suffix}", f"neg:{tag}{suffix}"
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read(self, key: str) -> CachedToken | None:
+        raw = self._store.get(key)
+        if raw is None:
+            return None
+        try:
+            return CachedToken.decode(self._sealer.open(raw, context=key))
+        except (SealError, ValueError):
+            log.warning("cached token could not be opened; treating it as a miss")
+            return None
+
+    def _margin(self, entry: CachedToken) -> float:
+        life = entry.expires_at - entry.issued_at
+        return min(self._policy.safety_margin, life * self._policy.max_margin_fraction)
+
+    def _usable(self, entry: CachedToken, now: float) -> bool:
+        return now < entry.expires_at - self._margin(entry)
+
+    def _refresh_due(self, entry: CachedToken, now: float) -> bool:
+        life = entry.expires_at - entry.issued_at
+        return now >= entry.issued_at + life * self._policy.refresh_fraction
+
+    def _grant(self, entry: CachedToken, erid: str, now: float) -> TokenGrant:
+        remaining = int(entry.expires_at - self._margin(entry) - now)
+        return TokenGrant(entry.access_token, entry.token_type, max(remaining, 1), erid)
+
+    # --- the request path -----------------------------------------------------------------------
+
+    def get_token(
+        self, erid: str, *, user_key: str, session_token: str | None = None
+    ) -> TokenGrant:
+        key = self._keys(erid, session_token)[0]
+        try:
+            entry = self._read(key)
+            now = self._clock()
+            if entry is not None and self._usable(entry, now):
+                if self._refresh_due(entry, now):
+                    self._refresh_in_background(erid, user_key, session_token)
+                return self._grant(entry, erid, now)
+            return self._mint_or_wait(erid, user_key, session_token)
+        except StoreUnavailable as exc:
+            # Without the shared cache there is no single flight across processes: minting
+            # anyway would multiply DR calls exactly when things are already going wrong.
+            raise TokenUnavailable("the token cache is unavailable") from exc
+
+    def _mint_or_wait(self, erid: str, user_key: str, session_token: str | None) -> TokenGrant:
+        key, lock_key, negative_key = self._keys(erid, session_token)
+        give_up = time.monotonic() + self._policy.wait_budget
+        while True:
+            if self._store.get(negative_key) is not None:
+                raise TokenUnavailable("Digital River failed moments ago", retry_after=2)
+            owner = secrets.token_bytes(16)
+            if self._store.set(lock_key, owner, self._policy.lock_ttl, only_if_absent=True):
+                try:
+                    entry = self._read(key)  # another holder may have minted just before us
+                    now = self._clock()
+                    if entry is not None and self._usable(entry, now):
+                        return self._grant(entry, erid, now)
+                    entry = self._mint(erid, user_key, session_token, lock_key, owner)
+                    return self._grant(entry, erid, self._clock())
+                finally:
+                    self._store.delete_if_equals(lock_key, owner)
+            # Someone else is minting: wait for their token rather than minting a second one.
+            while True:
+                if time.monotonic() >= give_up:
+                    raise TokenUnavailable("timed out waiting for a token from Digital River")
+                time.sleep(self._policy.poll_interval)
+                entry = self._read(key)
+                now = self._clock()
+                if entry is not None and self._usable(entry, now):
+                    return self._grant(entry, erid, now)
+                if self._store.get(lock_key) is None:
+                    break  # the holder gave up or failed: check the negative entry, try again
+
+    def _mint(
+        self, erid: str, user_key: str, session_token: str | None, lock_key: str, owner: bytes
+    ) -> CachedToken:
+        key, _, negative_key = self._keys(erid, session_token)
+        started = time.monotonic()
+        try:
+            token = self._client.mint_token(
+                erid, dr_session_token=session_token, deadline=self._policy.mint_deadline
+            )
+        except (DrUnavailable, DrRateLimited, DrConfigurationError) as exc:
+            self._remember_failure(negative_key, exc)
+            raise TokenUnavailable(
+                "Digital River could not issue a token", retry_after=self._retry_after(exc)
+            ) from exc
+        except DrError as exc:
+            self._remember_failure(negative_key, exc)
+            raise TokenUnavailable("Digital River refused to issue a token") from exc
+        log.info(
+            "minted a DR token",
+            extra={
+                "erid": erid,
+                "session_aware": bool(session_token),
+                "mint_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+        if self._ensure_shopper is not None:
+            self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
+            self._ensure_shopper(erid, user_key, token.access_token)
+        entry = self._entry(token)
+        self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
+        ttl = entry.expires_at - self._margin(entry) - entry.issued_at
+        if ttl > 0:
+            self._store.set(key, self._sealer.seal(entry.encode(), context=key), ttl)
+        if self._on_minted is not None:
+            self._on_minted(erid, user_key, token.access_token)
+        return entry
+
+    def _entry(self, token: DrToken) -> CachedToken:
+        issued = self._clock()
+        return CachedToken(
+            token.access_token,
+            token.token_type or "bearer",
+            issued,
+            issued + max(int(token.expires_in), 1),
+        )
+
+    def _remember_failure(self, negative_key: str, exc: DrError) -> None:
+        if isinstance(exc, DrConfigurationError):
+            log.error("Digital River rejected the API key/secret (invalid_client)")
+        else:
+            log.warning("Digital River token call failed: %s", exc.code)
+        ttl = max(self._policy.negative_ttl, float(exc.retry_after or 0))
+        with contextlib.suppress(StoreUnavailable):
+            self._store.set(negative_key, b"1", ttl)
+
+    @staticmethod
+    def _retry_after(exc: DrError) -> int:
+        return max(1, round(exc.retry_after or 1))
+
+    # --- refresh ahead --------------------------------------------------------------------------
+
+    def _refresh_in_background(self, erid: str, user_key: str, session_token: str | None) -> None:
+        key = self._keys(erid, session_token)[0]
+        with self._refreshing_lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+        self._executor.submit(self._refresh, erid, user_key, session_token)
+
+    def _refresh(self, erid: str, user_key: str, session_token: str | None) -> None:
+        key, lock_key, negative_key = self._keys(erid, session_token)
+        owner = secrets.token_bytes(16)
+        try:
+            if self._store.get(negative_key) is not None:
+                return
+            if not self._store.set(lock_key, owner, self._policy.lock_ttl, only_if_absent=True):
+                return  # another process is refreshing this user
+            try:
+                entry = self._read(key)
+                if entry is not None and not self._refresh_due(entry, self._clock()):
+                    return  # refreshed by someone else a moment ago
+                self._mint(erid, user_key, session_token, lock_key, owner)
+            finally:
+                self._store.delete_if_equals(lock_key, owner)
+        except (TokenUnavailable, StoreUnavailable) as exc:
+            log.warning("background token refresh failed: %s", type(exc).__name__)
+        except Exception:
+            log.exception("background token refresh failed")
+        finally:
+            with self._refreshing_lock:
+                self._refreshing.discard(key)
+
+    # --- revocation ---------------------------------------------------------------------------
+
+    def revoke(self, erid: str) -> bool:
+        """Revoke the user's cached token at DR and drop it. True if there was one."""
+        key = self._keys(erid, None)[0]
+        entry = self._read(key)
+        self._store.delete(key)
+        if entry is None:
+            return False
+        self._client.revoke_token(entry.access_token)
+        audit.info("token revoked", extra={"event": "token_revoked", "erid": erid})
+        return True
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

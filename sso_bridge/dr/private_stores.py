@@ -1,0 +1,101 @@
+"""Private stores: authorize a newly minted token for the purchase plans its user belongs to."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+from dataclasses import dataclass
+
+from sso_bridge.directory.base import UserDirectory
+from sso_bridge.dr.client import CommerceClient, DrError
+from sso_bridge.settings import PrivateStoreRule
+from sso_bridge.store import KeyValueStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# DR advises caching plan ids rather than searching each time.
+SEARCH_CACHE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class PlanGrant:
+    plan_id: str
+    target_market_id: str | None
+    rule: dict[str, str]
+
+
+def matches(rule: PrivateStoreRule, email: str | None, ip: str | None) -> dict[str, str] | None:
+    """The access rule DR should check (e.g. ``{"emailDomain": ...}``) if the user fits it."""
+    email = (email or "").strip().lower()
+    if rule.email_address and email == rule.email_address.lower():
+        return {"emailAddress": email}
+    if rule.email_domain and email.endswith("@" + rule.email_domain.lower()):
+        return {"emailDomain": rule.email_domain.lower()}
+    if rule.ip_range and ip:
+        try:
+            if ipaddress.ip_address(ip) in ipaddress.ip_network(rule.ip_range, strict=False):
+                return {"ipAddress": ip}
+        except ValueError:
+            return None
+    return None
+
+
+class PrivateStoreAuthorizer:
+    def __init__(
+        self,
+        *,
+        rules: tuple[PrivateStoreRule, ...],
+        client: CommerceClient,
+        store: KeyValueStore,
+        directory: UserDirectory,
+    ) -> None:
+        self._rules = rules
+        self._client = client
+        self._store = store
+        self._directory = directory
+        self.failures = 0
+
+    def __call__(self, erid: str, user_key: str, access_token: str) -> None:
+        if not self._rules:
+            return
+        user = self._directory.find_by_key(user_key)
+        email = user.email if user else None
+        for rule in self._rules:
+            access = matches(rule, email, None)
+            if access is None:
+                continue
+            try:
+                for grant in self._plans(rule, access, access_token):
+                    self._client.authorize_purchase_plan(
+                        access_token, grant.plan_id, grant.target_market_id, **grant.rule
+                    )
+                    log.info(
+                        "token authorized for a private store",
+                        extra={"erid": erid, "purchase_plan": grant.plan_id},
+                    )
+            except DrError as exc:
+                # The token is still returned: the shopper sees the public store meanwhile.
+                self.failures += 1
+                log.warning(
+                    "private store authorization failed: %s", exc.code, extra={"erid": erid}
+                )
+
+    def _plans(
+        self, rule: PrivateStoreRule, access: dict[str, str], access_token: str
+    ) -> list[PlanGrant]:
+        if not rule.search and rule.purchase_plan_id:
+            return [PlanGrant(rule.purchase_plan_id, rule.target_market_id, access)]
+        cache_key = "plans:" + json.dumps(access, sort_keys=True)
+        try:
+            cached = self._store.get(cache_key)
+        except StoreUnavailable:
+            cached = None
+        if cached is not None:
+            return [PlanGrant(item[0], item[1], access) for item in json.loads(cached)]
+        plans = self._client.search_purchase_plans(access_token, **access)
+        found = [[plan.id, plan.target_market_id] for plan in plans if plan.id]
+        with contextlib.suppress(StoreUnavailable):
+            self._store.set(cache_key, json.dumps(found).encode(), SEARCH_CACHE_SECONDS)
+        return [PlanGrant(str(item[0]), item[1], access) for item in found]
