@@ -2,6 +2,11 @@
 # `sso-bridge serve` uses the same values (sso_bridge/gunicorn_app.py); keep the two in step.
 import os
 
+from sso_bridge.gunicorn_hooks import child_exit, on_starting, prepare_metrics_directory
+
+# Metrics from every worker are aggregated through files in this directory (emptied at start).
+prepare_metrics_directory()
+
 bind = os.environ.get("SSO_BRIDGE_BIND", "127.0.0.1:8080")
 # Password hashing is CPU-bound: about one worker per core. Threads overlap the I/O of the
 # token path (Redis, DR) and keep tail latency tight (gevent showed 70-100 ms p99 tails).
@@ -17,3 +22,5 @@ max_requests_jitter = 1000
 # Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it.
 forwarded_allow_ips = os.environ.get("SSO_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
+
+__all__ = ["child_exit", "on_starting"]

@@ -152,3 +152,48 @@ def demo(bind: str, data_dir: Path | None) -> None:
     from sso_bridge.demo import run_demo
 
     run_demo(bind=bind, data_dir=data_dir)
+
+
+@main.command("simulate-dr")
+@click.option("--bind", default="127.0.0.1:8081", show_default=True, help="HOST:PORT.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file with SimulatorConfig fields (api_key, api_secret, token_lifetime, "
+    "quirks, purchase_plans, rate_limit).",
+)
+@click.option("--api-key", default=None, help="API key DR callers must present.")
+@click.option("--api-secret", default=None, help="Its secret.")
+@click.option("--token-lifetime", type=int, default=None, help="Seconds a minted token lives.")
+def simulate_dr(
+    bind: str,
+    config_file: Path | None,
+    api_key: str | None,
+    api_secret: str | None,
+    token_lifetime: int | None,
+) -> None:
+    """Run the Digital River Commerce API simulator (tokens, shoppers, private stores).
+
+    Fault injection: POST /_sim/faults; counters: GET /_sim/stats; reset: POST /_sim/reset.
+    For tests only: never expose it beyond a test network.
+    """
+    import tomllib
+
+    from sso_bridge.simulator import SimulatorConfig
+    from sso_bridge.simulator.server import serve_simulator
+
+    data: dict[str, object] = {}
+    if config_file is not None:
+        with config_file.open("rb") as handle:
+            data = tomllib.load(handle)
+    overrides = {"api_key": api_key, "api_secret": api_secret, "token_lifetime": token_lifetime}
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        config = SimulatorConfig.from_dict(data)
+    except ValueError as exc:
+        _fail(f"simulator configuration: {exc}")
+        return
+    click.echo(f"DR simulator on http://{bind} (api key {config.api_key!r})")
+    serve_simulator(bind, config)

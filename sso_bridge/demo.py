@@ -1,8 +1,8 @@
 """``sso-bridge demo``: the whole bridge on embedded defaults, with sample users to sign in.
 
 A SQLite merchant database seeded with users whose passwords are stored in different formats (as
-a real legacy table would), a SQLite identity map and an in-process cache. Nothing here is for
-production: the credentials are printed on purpose.
+a real legacy table would), a SQLite identity map, an in-process cache, and the DR simulator.
+Nothing here is for production: the credentials are printed on purpose.
 """
 
 from __future__ import annotations
@@ -82,8 +82,18 @@ def seed_merchant_database(engine: Engine) -> None:
             )
 
 
-def demo_config(data_dir: Path) -> dict[str, Any]:
+def demo_config(data_dir: Path, simulator_url: str | None = None) -> dict[str, Any]:
+    dr: dict[str, Any] = {}
+    if simulator_url:
+        dr = {
+            "DR_BASE_URL": simulator_url,
+            "DR_API_KEY": "sim-api-key",
+            "DR_API_SECRET": "sim-api-secret",
+            "DR_CALLS_PER_SECOND": 100,
+            "PRIVATE_STORES": [{"emailDomain": "university.edu", "search": True}],
+        }
     return {
+        **dr,
         "DATABASE_URL": f"sqlite:///{data_dir / 'bridge.sqlite3'}",
         "DIRECTORY": {
             "URL": f"sqlite:///{data_dir / 'merchant.sqlite3'}",
@@ -115,7 +125,7 @@ def _curl_rum(base: str, xml: str) -> str:
     )
 
 
-def instructions(base: str) -> str:
+def instructions(base: str, simulator: str) -> str:
     rum_ns = "http://integration.digitalriver.com/RemoteUserManagement/1.0"
     profile = (
         f'<GetUserProfileRequest xmlns="{rum_ns}"><userKey>'
@@ -149,15 +159,20 @@ def instructions(base: str) -> str:
         '</ValidateSessionRequest>"',
         "4. A shopper registers during checkout (CreateUserProfileRequest):",
         "  " + _curl_rum(base, create),
+        "5. The merchant backend gets a DR full-access token (minted once, then from cache):",
+        f'  curl -s {bearer} {base}/v1/tokens -d \'{{"login": "demo@example.com"}}\'',
+        "6. A student: the token is also authorized for the private store (purchase plan):",
+        f'  curl -s {bearer} {base}/v1/tokens -d \'{{"login": "student@university.edu"}}\'',
+        f"  curl -s {simulator}/_sim/stats     # the simulator's view: mints, shoppers, plans",
         "",
         "Stop with Ctrl-C.",
     ]
     return "\n".join(lines)
 
 
-def prepare(data_dir: Path) -> dict[str, Any]:
+def prepare(data_dir: Path, simulator_url: str | None = None) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = demo_config(data_dir)
+    config = demo_config(data_dir, simulator_url)
     seed_merchant_database(make_engine(config["DIRECTORY"]["URL"]))
     upgrade(make_engine(config["DATABASE_URL"]))
     return config
@@ -167,11 +182,14 @@ def run_demo(*, bind: str, data_dir: Path | None) -> None:
     from werkzeug.serving import run_simple
 
     from sso_bridge import create_app
+    from sso_bridge.simulator import SimulatorConfig
+    from sso_bridge.simulator.server import SimulatorServer
 
     directory = data_dir or Path(tempfile.mkdtemp(prefix="sso-bridge-demo-"))
-    config = prepare(directory)
-    app = create_app(config)
     host, _, port = bind.rpartition(":")
-    click.echo(instructions(f"http://{host or '127.0.0.1'}:{port}"))
-    # One process, threads: the demo's in-process cache is only correct within one process.
-    run_simple(host or "127.0.0.1", int(port), app, threaded=True, use_reloader=False)
+    # The DR simulator runs beside the bridge, over real HTTP, on a free local port.
+    with SimulatorServer(SimulatorConfig()) as simulator:
+        app = create_app(prepare(directory, simulator.url))
+        click.echo(instructions(f"http://{host or '127.0.0.1'}:{port}", simulator.url))
+        # One process, threads: the demo's in-process cache is only correct within one process.
+        run_simple(host or "127.0.0.1", int(port), app, threaded=True, use_reloader=False)

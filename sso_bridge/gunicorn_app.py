@@ -7,6 +7,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from sso_bridge.gunicorn_hooks import child_exit, on_starting
+
 # Defaults kept in step with config/gunicorn.conf.py (the file operators copy and tune).
 DEFAULTS: dict[str, Any] = {
     "bind": "127.0.0.1:8080",
@@ -19,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "max_requests": 10000,
     "max_requests_jitter": 1000,
     "accesslog": None,
+    "on_starting": on_starting,
+    "child_exit": child_exit,
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify
 
+from sso_bridge import metrics
 from sso_bridge.services import services
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,12 @@ def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
+@blueprint.get("/metrics")
+def metrics_endpoint() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type)
+
+
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
     found = services()
@@ -27,6 +34,8 @@ def readyz() -> tuple[Response, int]:
         "bridge_database": found.identities.ping,
         "cache": found.store.ping,
     }
+    if found.tokens is not None:
+        checks["digital_river"] = found.tokens.check_dr
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

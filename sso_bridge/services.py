@@ -10,6 +10,7 @@ from flask import current_app
 
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import UserDirectory
+from sso_bridge.directory.gate import VerificationGate
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.dr.broker import BrokerPolicy, TokenBroker
@@ -22,6 +23,7 @@ from sso_bridge.identity import IdentityMap
 from sso_bridge.rum.auth import CallerCheck
 from sso_bridge.rum.operations import PasswordDecoder, RumOptions, RumService
 from sso_bridge.rum.password_cipher import decrypter
+from sso_bridge.rum.throttle import LoginThrottle
 from sso_bridge.sessions import SessionStore
 from sso_bridge.settings import PasswordEncryptionSettings, Settings
 from sso_bridge.store import InMemoryStore, KeyValueStore, RedisStore
@@ -104,7 +106,11 @@ def build_broker(
 def build_services(settings: Settings) -> Services:
     hasher = PasswordHasher(new_scheme=settings.directory.new_password_scheme)
     directory = SqlUserDirectory(
-        engine=make_engine(settings.directory.url), mapping=settings.directory, hasher=hasher
+        engine=make_engine(settings.directory.url),
+        mapping=settings.directory,
+        hasher=hasher,
+        gate=VerificationGate(limit=settings.login_concurrency, wait=settings.login_queue_seconds),
+        upgrade_hashes=settings.directory.upgrade_hashes,
     )
     identities = IdentityMap(engine=make_engine(settings.database_url))
     store = build_store(settings)
@@ -113,10 +119,12 @@ def build_services(settings: Settings) -> Services:
         directory=directory,
         identities=identities,
         sessions=sessions,
+        throttle=LoginThrottle(store=store) if settings.throttle_enabled else None,
         password_decoder=_password_decoder(settings.rum_password_encryption),
         options=RumOptions(
             site_id=settings.site_id,
             session_attribute=settings.session_attribute,
+            shopper_ip_attribute=settings.shopper_ip_attribute,
             registration_retry_window=timedelta(seconds=settings.registration_retry_window),
         ),
     )

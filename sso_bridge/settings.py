@@ -36,7 +36,7 @@ class SettingsError(Exception):
 class DirectorySettings:
     """Where the merchant's users live and how its table is laid out."""
 
-    url: str
+    url: str = field(repr=False)  # may embed a database password
     table: str = "users"
     key_column: str = "id"
     login_columns: tuple[str, ...] = ("email",)
@@ -48,6 +48,7 @@ class DirectorySettings:
     phone_column: str | None = None
     locale_column: str | None = None
     new_password_scheme: str = "argon2"
+    upgrade_hashes: bool = False
     create_defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -73,9 +74,9 @@ class PrivateStoreRule:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    database_url: str = field(repr=False)  # URLs may embed passwords
     directory: DirectorySettings
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = "sso-bridge:"
     redis_timeout: float = 0.25
     dr_base_url: str = "https://api.digitalriver.com"
@@ -99,6 +100,10 @@ class Settings:
     token_refresh_fraction: float = 0.5
     private_stores: tuple[PrivateStoreRule, ...] = ()
     log_level: str = "INFO"
+    login_concurrency: int = 2
+    login_queue_seconds: float = 1.0
+    shopper_ip_attribute: str | None = None
+    throttle_enabled: bool = True
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -204,6 +209,15 @@ class _Reader:
             return default
         return number
 
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+        self._bad(key, "must be true or false")
+        return default
+
     def string_list(self, key: str) -> tuple[str, ...]:
         value = self.raw.get(key, [])
         if isinstance(value, str):
@@ -306,6 +320,7 @@ def _read_directory(reader: _Reader) -> DirectorySettings:
         phone_column=column("PHONE_COLUMN", None),
         locale_column=column("LOCALE_COLUMN", None),
         new_password_scheme=scheme,
+        upgrade_hashes=section.boolean("UPGRADE_HASHES", False),
         create_defaults=dict(defaults),
     )
     reader.problems.extend(section.problems)
@@ -420,6 +435,10 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         token_refresh_fraction=reader.number("TOKEN_REFRESH_FRACTION", 0.5, minimum=0.05),
         private_stores=_read_private_stores(reader),
         log_level=log_level,
+        login_concurrency=reader.integer("LOGIN_CONCURRENCY", os.cpu_count() or 2, minimum=1),
+        login_queue_seconds=reader.number("LOGIN_QUEUE_SECONDS", 1.0, minimum=0.0),
+        shopper_ip_attribute=reader.string("SHOPPER_IP_ATTRIBUTE"),
+        throttle_enabled=reader.boolean("THROTTLE_ENABLED", True),
     )
     if bool(settings.dr_api_key) != bool(settings.dr_api_secret):
         reader._bad("DR_API_KEY", "DR_API_KEY and DR_API_SECRET go together")

@@ -11,6 +11,7 @@ from werkzeug import exceptions as werkzeug_errors
 from werkzeug.exceptions import HTTPException
 
 from sso_bridge.directory.base import DirectoryUnavailable
+from sso_bridge.directory.gate import VerificationBusy
 from sso_bridge.errors import (
     BridgeError,
     DependencyUnavailable,
@@ -77,7 +78,7 @@ def _unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(BridgeError, _bridge_error)
     app.register_error_handler(HTTPException, _http_error)
-    for kind in (DirectoryUnavailable, StoreUnavailable, OperationalError):
+    for kind in (DirectoryUnavailable, StoreUnavailable, OperationalError, VerificationBusy):
         app.register_error_handler(kind, _dependency_down)
     app.register_error_handler(Exception, _unexpected)
 

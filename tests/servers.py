@@ -54,14 +54,19 @@ class Gunicorn:
     def __init__(self, config: Mapping[str, Any], *, workers: int = 4, threads: int = 4) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SSO_BRIDGE_")},
-            **config_environment(config),
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SSO_BRIDGE_") and k != "PROMETHEUS_MULTIPROC_DIR"
         }
+        self._env = {**inherited, **config_environment(config)}
+        # The production configuration file, with the test's own worker settings on top.
         self._args = [
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            str(ROOT / "config" / "gunicorn.conf.py"),
             "--workers",
             str(workers),
             "--worker-class",

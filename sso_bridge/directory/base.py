@@ -61,4 +61,7 @@ class UserDirectory(Protocol):
 
     def verify_password(self, user: DirectoryUser, password: str) -> bool: ...
 
+    def dummy_verify(self, password: str) -> None:
+        """Cost what verifying a typical user costs (throttled and unknown logins)."""
+
     def ping(self) -> None: ...

@@ -36,6 +36,7 @@ from sso_bridge.directory.base import (
     EmailTaken,
     NewUser,
 )
+from sso_bridge.directory.gate import VerificationGate
 from sso_bridge.directory.passwords import PasswordHasher, typical_hash
 from sso_bridge.settings import DirectorySettings
 
@@ -68,8 +69,16 @@ def _default_value(value: Any) -> Any:
 
 class SqlUserDirectory:
     def __init__(
-        self, *, engine: Engine, mapping: DirectorySettings, hasher: PasswordHasher
+        self,
+        *,
+        engine: Engine,
+        mapping: DirectorySettings,
+        hasher: PasswordHasher,
+        gate: VerificationGate | None = None,
+        upgrade_hashes: bool = False,
     ) -> None:
+        self._gate = gate or VerificationGate(limit=4, wait=5.0)
+        self._upgrade_hashes = upgrade_hashes
         self._engine = engine
         self._mapping = mapping
         self._hasher = hasher
@@ -212,18 +221,55 @@ class SqlUserDirectory:
                 )
         return self._dummy_hash
 
+    def _verify(self, password: str, stored_hash: str) -> bool:
+        with self._gate.admit():
+            return self._hasher.verify(password, stored_hash)
+
     def verify_password(self, user: DirectoryUser, password: str) -> bool:
         if not user.password_hash:
-            self._hasher.verify(password, self._dummy())
+            self._verify(password, self._dummy())
             return False
-        return self._hasher.verify(password, user.password_hash)
+        return self._verify(password, user.password_hash)
+
+    def dummy_verify(self, password: str) -> None:
+        """Spend what a real verification of the table's typical hash costs, for nothing."""
+        self._verify(password, self._dummy())
 
     def authenticate(self, login: str, password: str) -> DirectoryUser | None:
         user = self.find_by_login(login)
         if user is None:
-            self._hasher.verify(password, self._dummy())
+            self.dummy_verify(password)
             return None
-        return user if self.verify_password(user, password) else None
+        if not self.verify_password(user, password):
+            return None
+        if (
+            self._upgrade_hashes
+            and user.password_hash
+            and self._hasher.needs_upgrade(user.password_hash)
+        ):
+            self._upgrade(user, password)
+        return user
+
+    def _upgrade(self, user: DirectoryUser, password: str) -> None:
+        """Opt-in: rewrite a legacy hash in the configured scheme once the password is proven.
+
+        Only the row still holding the hash we verified is updated, so a password changed
+        meanwhile by the merchant's site is never overwritten.
+        """
+        m = self._mapping
+        key_value = self._key_param(user.key)
+        password_column = self._columns[m.password_column]
+        statement = (
+            self._table.update()
+            .where(self._columns[m.key_column] == key_value, password_column == user.password_hash)
+            .values({m.password_column: self._hasher.hash_password(password)})
+        )
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(statement)
+            log.info("upgraded a legacy password hash", extra={"user_key": user.key})
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("password hash upgrade skipped: %s", type(exc).__name__)
 
     def warm_up(self) -> None:
         """Calibrate the dummy hash now rather than on the first unknown login."""

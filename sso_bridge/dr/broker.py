@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from sso_bridge import metrics
 from sso_bridge.dr.client import (
     CommerceClient,
     DrConfigurationError,
@@ -87,6 +88,9 @@ class BrokerPolicy:
     mint_deadline: float = 1.5  # seconds one DR call (with its retries) may take
     wait_budget: float = 1.8  # how long a follower waits for another request's mint
     negative_ttl: float = 2.0  # fail fast for this long after DR failed
+    circuit_threshold: int = 5  # DR failures within circuit_window that open the circuit
+    circuit_window: float = 10.0
+    circuit_open_seconds: float = 5.0
     poll_interval: float = 0.02
 
     @property
@@ -94,6 +98,9 @@ class BrokerPolicy:
         # Longer than any single step (each bounded by mint_deadline); renewed between steps.
         return 2 * self.mint_deadline + 1.0
 
+
+CIRCUIT_OPEN_KEY = "cb:dr:open"
+CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 
 # Hooks run while the lock is held, so at most once at a time per user:
 # (erid, user_key, access_token) -> None
@@ -175,9 +182,11 @@ class TokenBroker:
             entry = self._read(key)
             now = self._clock()
             if entry is not None and self._usable(entry, now):
+                metrics.TOKEN_REQUESTS.labels(result="hit").inc()
                 if self._refresh_due(entry, now):
                     self._refresh_in_background(erid, user_key, session_token)
                 return self._grant(entry, erid, now)
+            metrics.TOKEN_REQUESTS.labels(result="miss").inc()
             return self._mint_or_wait(erid, user_key, session_token)
         except StoreUnavailable as exc:
             # Without the shared cache there is no single flight across processes: minting
@@ -190,6 +199,11 @@ class TokenBroker:
         while True:
             if self._store.get(negative_key) is not None:
                 raise TokenUnavailable("Digital River failed moments ago", retry_after=2)
+            if self._store.get(CIRCUIT_OPEN_KEY) is not None:
+                raise TokenUnavailable(
+                    "Digital River is failing; calls paused",
+                    retry_after=int(self._policy.circuit_open_seconds),
+                )
             owner = secrets.token_bytes(16)
             if self._store.set(lock_key, owner, self._policy.lock_ttl, only_if_absent=True):
                 try:
@@ -202,6 +216,7 @@ class TokenBroker:
                 finally:
                     self._store.delete_if_equals(lock_key, owner)
             # Someone else is minting: wait for their token rather than minting a second one.
+            metrics.LOCK_WAITS.inc()
             while True:
                 if time.monotonic() >= give_up:
                     raise TokenUnavailable("timed out waiting for a token from Digital River")
@@ -264,9 +279,28 @@ class TokenBroker:
             log.error("Digital River rejected the API key/secret (invalid_client)")
         else:
             log.warning("Digital River token call failed: %s", exc.code)
+        if isinstance(exc, DrUnavailable | DrRateLimited):
+            self._count_toward_circuit()
         ttl = max(self._policy.negative_ttl, float(exc.retry_after or 0))
         with contextlib.suppress(StoreUnavailable):
             self._store.set(negative_key, b"1", ttl)
+
+    def _count_toward_circuit(self) -> None:
+        """Several DR failures in a short window open the circuit for every worker and replica
+        (the state lives in the shared store): misses then fail fast until it closes again."""
+        try:
+            failures = self._store.increment(CIRCUIT_FAILURES_KEY, self._policy.circuit_window)
+            if failures >= self._policy.circuit_threshold and self._store.set(
+                CIRCUIT_OPEN_KEY, b"1", self._policy.circuit_open_seconds, only_if_absent=True
+            ):
+                metrics.CIRCUIT_OPEN.inc()
+                log.warning("Digital River circuit opened after %d failures", failures)
+        except StoreUnavailable:
+            pass
+
+    def check_dr(self) -> None:
+        """Readiness: DR's token endpoint answers (raises DrError otherwise)."""
+        self._client.ping()
 
     @staticmethod
     def _retry_after(exc: DrError) -> int:
@@ -280,6 +314,7 @@ class TokenBroker:
             if key in self._refreshing:
                 return
             self._refreshing.add(key)
+        metrics.TOKEN_REFRESHES.inc()
         self._executor.submit(self._refresh, erid, user_key, session_token)
 
     def _refresh(self, erid: str, user_key: str, session_token: str | None) -> None:

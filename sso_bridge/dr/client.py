@@ -658,6 +658,17 @@ class CommerceClient:
             bearer=access_token,
         )
 
+    def ping(self, timeout: float = 1.0) -> None:
+        """Is DR's token endpoint reachable? Any HTTP answer below 500 counts (a GET there is
+        refused by design); no credentials are sent and nothing is minted."""
+        try:
+            response = self._session.get(self._base_url + "/oauth20/token",
+                                         timeout=(timeout, timeout), allow_redirects=False)
+        except requests.RequestException as exc:
+            raise DrUnavailable(type(exc).__name__) from None
+        if response.status_code >= 500:
+            raise DrUnavailable(status=response.status_code)
+
     def close(self) -> None:
         if self._owns_session:
             self._session.close()

@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+from sso_bridge import metrics
 from sso_bridge.directory.base import UserDirectory
 from sso_bridge.dr.client import CommerceClient, DrError
 from sso_bridge.settings import PrivateStoreRule
@@ -78,6 +79,7 @@ class PrivateStoreAuthorizer:
             except DrError as exc:
                 # The token is still returned: the shopper sees the public store meanwhile.
                 self.failures += 1
+                metrics.PRIVATE_STORE_AUTHORIZATIONS.labels(outcome="failed").inc()
                 log.warning(
                     "private store authorization failed: %s", exc.code, extra={"erid": erid}
                 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from sso_bridge import metrics
 from sso_bridge.directory.base import (
     AmbiguousLogin,
     DirectoryUser,
@@ -38,6 +39,7 @@ from sso_bridge.rum.messages import (
     ValidateSessionRequest,
     response_name,
 )
+from sso_bridge.rum.throttle import LoginThrottle
 from sso_bridge.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class RumOptions:
     registration_retry_window: timedelta = timedelta(minutes=10)
     # How long a create waits for a concurrent create of the same email to finish.
     registration_wait: float = 5.0
+    shopper_ip_attribute: str | None = None
 
 
 class RumService:
@@ -77,8 +80,10 @@ class RumService:
         sessions: SessionStore,
         password_decoder: PasswordDecoder,
         options: RumOptions,
+        throttle: LoginThrottle | None = None,
         on_signed_in: Callable[[DirectoryUser, str], None] | None = None,
     ) -> None:
+        self._throttle = throttle
         self._directory = directory
         self._identities = identities
         self._sessions = sessions
@@ -113,6 +118,17 @@ class RumService:
             log.warning("RUM password element could not be decrypted (check the shared key)")
             return None
 
+    def _shopper_ip(self, request: LoginRequest) -> str | None:
+        """The shopper's IP as DR reports it in a configured extended attribute (DR is an
+        authenticated caller); never the address of the connection, which is DR's own."""
+        name = self._options.shopper_ip_attribute
+        if not name:
+            return None
+        for item in request.extended_attributes:
+            if item.name == name and item.value:
+                return item.value.strip()[:64]
+        return None
+
     @staticmethod
     def _failure(name: str, error: tuple[str, str]) -> LoginResponse:
         return LoginResponse(
@@ -128,6 +144,15 @@ class RumService:
         if not login or password is None:
             audit.info("sign-in failed", extra={"event": "login_failed", "reason": "incomplete"})
             return self._failure(name, INVALID_LOGIN)
+        throttled = (
+            self._throttle.reserve(login, self._shopper_ip(request)) if (self._throttle) else None
+        )
+        if throttled is not None:
+            # Indistinguishable from a wrong password, in body and in time.
+            self._directory.dummy_verify(password)
+            audit.info("sign-in throttled", extra={"event": "login_throttled", "scope": throttled})
+            metrics.LOGIN_THROTTLED.labels(scope=throttled).inc()
+            return self._failure(name, INVALID_LOGIN)
         try:
             user = self._directory.authenticate(login, password)
         except AmbiguousLogin:
@@ -141,6 +166,8 @@ class RumService:
                 "sign-in refused: inactive", extra={"event": "login_inactive", "user_key": user.key}
             )
             return self._failure(name, NOT_ACTIVE)
+        if self._throttle is not None:
+            self._throttle.succeeded(login)
         erid = self._identities.erid_for(user.key)
         audit.info("signed in", extra={"event": "login", "user_key": user.key, "erid": erid})
         if self._on_signed_in is not None:

@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
+from sso_bridge import metrics
 from sso_bridge.errors import (
     Forbidden,
     InvalidRequest,
@@ -13,6 +14,7 @@ from sso_bridge.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from sso_bridge.rum.messages import GetUserProfileResponse, RumResponse
 from sso_bridge.rum.xml import RumXmlError, parse_document, render_document
 from sso_bridge.services import services
 from sso_bridge.web import require_body_limit
@@ -22,6 +24,12 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("rum", __name__)
 
 _XML_TYPES = {"text/xml", "application/xml", "application/soap+xml"}
+
+
+def _outcome(answer: RumResponse) -> str:
+    if isinstance(answer, GetUserProfileResponse):
+        return "success" if answer.user_info is not None else "failure"
+    return "success" if answer.successful else "failure"
 
 
 @blueprint.post("/rum")
@@ -49,6 +57,9 @@ def rum() -> Response:
     except RumXmlError as exc:
         raise InvalidRequest(exc.description) from exc
     answer = found.rum.handle(document.request)
+    metrics.RUM_REQUESTS.labels(
+        operation=type(document.request).__name__, outcome=_outcome(answer)
+    ).inc()
     mimetype = "application/soap+xml" if document.soap == "1.2" else "text/xml"
     return Response(
         render_document(answer, namespace=document.namespace, soap=document.soap),

@@ -1,0 +1,530 @@
+"""The benchmark's environment (databases, Redis, simulator, bridge, baseline) and its phases.
+
+Each phase adds rows to the report. Throughput and latency figures are ratios against a
+baseline measured in the same run under the same gunicorn settings, bridge and baseline
+alternating run by run (ABBA order), the median of the per-round ratios reported.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import secrets
+import string
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bench import hashing
+from bench.load import LoadResult, Reply, Request, Wrk, basic_auth, burst, median, percentile, send
+from bench.processes import (
+    GUNICORN_THREADS,
+    GUNICORN_WORKERS,
+    BenchError,
+    GunicornApp,
+    ProcessGroup,
+    RedisServer,
+    Simulator,
+    rss_mib,
+)
+from bench.report import INFO, Report, Row, fmt, ratio, verdict
+
+API_KEY = "bench-api-key"
+RUM_USER, RUM_PASSWORD = "dr", "bench-rum-password"
+REDIS_PREFIX = "bench:"
+BASELINE_KEY = "bench-baseline:value"
+WARM_USER_KEY = "1"  # demo@example.com, the first seeded user
+LOGIN, PASSWORD = "demo@example.com", "123123"  # its password, stored as argon2id
+RUM_NS = "http://integration.digitalriver.com/RemoteUserManagement/1.0"
+SIM_LATENCY_MS = 50  # DR's latency during the stampede: requests arrive while a mint is in flight
+
+# Targets (from docs: shared/design/hot-paths.md and the issue).
+TARGET_RPS_RATIO = 0.9
+TARGET_P99_RATIO = 1.2
+TARGET_LOGIN_RATIO = 0.9
+TARGET_REDIS_DOWN_P99_MS = 100.0
+TARGET_RSS_MIB = 80.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float  # per measured run
+    rounds: int  # alternating bridge/baseline rounds (median ratio reported)
+    warmup_seconds: float
+    concurrencies: tuple[int, ...]
+    login_connections: int
+    stampede_requests: int
+    stampede_users: int
+    fault_seconds: float
+    fault_connections: int
+    hang_users: int
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(seconds=5, rounds=3, warmup_seconds=2, concurrencies=(4, 32),
+                   login_connections=GUNICORN_WORKERS * GUNICORN_THREADS,
+                   stampede_requests=200, stampede_users=10, fault_seconds=5,
+                   fault_connections=32, hang_users=8)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(seconds=1, rounds=1, warmup_seconds=1, concurrencies=(4, 32),
+                   login_connections=GUNICORN_WORKERS * GUNICORN_THREADS,
+                   stampede_requests=200, stampede_users=4, fault_seconds=1,
+                   fault_connections=32, hang_users=4)
+
+    def describe(self) -> list[str]:
+        return [
+            f"gunicorn: {GUNICORN_WORKERS} workers, gthread, {GUNICORN_THREADS} threads each "
+            "(bridge and baseline alike)",
+            f"{self.rounds} alternating round(s) of {self.seconds:g} s per app and concurrency "
+            f"(ABBA order), after {self.warmup_seconds:g} s warm-up each; ratios are the median "
+            "of per-round ratios",
+            f"login: {self.login_connections} connections; raw verification: a pool of "
+            f"{GUNICORN_WORKERS} processes",
+            f"stampede: {self.stampede_requests} concurrent requests over "
+            f"{self.stampede_users} cold users, 2 bridge instances x {GUNICORN_WORKERS} workers, "
+            f"DR latency {SIM_LATENCY_MS} ms",
+            f"faults: {self.fault_seconds:g} s runs at {self.fault_connections} connections",
+        ]
+
+
+def token_request(user_key: str) -> Request:
+    return Request.of(
+        "POST",
+        "/v1/tokens",
+        json.dumps({"userKey": user_key}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+    )
+
+
+def login_request(login: str, password: str) -> Request:
+    """DR's documented LoginRequest form (as tests/helpers.py: dr_login_request)."""
+    body = f"""<?xml version="1.0" encoding="UTF-8"?>
+<ns1:LoginRequest xmlns:ns1="{RUM_NS}"
+    xmlns:ns2="http://integration.digitalriver.com/Common/1.0"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+  <userKey xsi:type="ns2:UserKey">
+    <userID xsi:type="xsd:string" xsi:nil="true"/>
+    <externalReferenceID xsi:type="xsd:string" xsi:nil="true"/>
+    <companyID xsi:type="xsd:string" xsi:nil="true"/>
+    <loginID xsi:type="xsd:string">{login}</loginID>
+    <siteID xsi:type="xsd:string" xsi:nil="true"/>
+  </userKey>
+  <password xsi:type="xsd:string">{password}</password>
+  <extendedAttributes xsi:type="ns2:ExtendedAttributesInfoArray" xsi:nil="true"/>
+</ns1:LoginRequest>""".encode()
+    return Request.of(
+        "POST",
+        "/rum",
+        body,
+        {"Content-Type": "text/xml", "Authorization": basic_auth(RUM_USER, RUM_PASSWORD)},
+    )
+
+
+class Environment:
+    """Everything a run needs, started in ``workdir`` and owned by ``group``."""
+
+    def __init__(self, group: ProcessGroup, workdir: Path, plan: Plan, say: Callable[[str], None]):
+        self.group = group
+        self.workdir = workdir
+        self.plan = plan
+        self.say = say
+        self.wrk = Wrk(workdir)
+        self.bridge_db = f"sqlite:///{workdir / 'bridge.sqlite3'}"
+        self.merchant_db = f"sqlite:///{workdir / 'merchant.sqlite3'}"
+        self.cold_users: list[str] = []
+        self.stored_hash = ""
+        self.redis = RedisServer(group, workdir)
+        self.simulator = Simulator(group, workdir)
+        self.bridge: GunicornApp | None = None
+        self.baseline: GunicornApp | None = None
+        self.value_size = 0
+
+    # --- setup ----------------------------------------------------------------------------
+
+    def prepare_databases(self) -> None:
+        from sso_bridge.db import make_engine
+        from sso_bridge.demo import seed_merchant_database
+        from sso_bridge.schema import upgrade
+
+        bridge_engine = make_engine(self.bridge_db)
+        upgrade(bridge_engine)
+        bridge_engine.dispose()
+        merchant = make_engine(self.merchant_db)
+        seed_merchant_database(merchant)
+        cold_count = self.plan.stampede_users + self.plan.hang_users
+        with merchant.begin() as connection:
+            stored = connection.execute(
+                text("SELECT password FROM users WHERE email = :email"), {"email": LOGIN}
+            ).scalar_one()
+            self.stored_hash = str(stored)
+            for index in range(cold_count):
+                connection.execute(
+                    text(
+                        "INSERT INTO users (email, password, first_name, last_name, active) "
+                        "VALUES (:email, :password, 'Cold', :last, 1)"
+                    ),
+                    {"email": f"cold-{index}@bench.example", "password": self.stored_hash,
+                     "last": f"User{index}"},
+                )
+            rows = connection.execute(
+                text("SELECT id FROM users WHERE email LIKE 'cold-%@bench.example' ORDER BY id")
+            ).scalars()
+            self.cold_users = [str(row) for row in rows]
+        merchant.dispose()
+
+    def bridge_environment(self) -> dict[str, str]:
+        return {
+            "SSO_BRIDGE_DATABASE_URL": self.bridge_db,
+            "SSO_BRIDGE_DIRECTORY__URL": self.merchant_db,
+            "SSO_BRIDGE_RUM_USERS": json.dumps({RUM_USER: RUM_PASSWORD}),
+            "SSO_BRIDGE_API_KEYS": json.dumps([API_KEY]),
+            "SSO_BRIDGE_REDIS_URL": self.redis.url,
+            "SSO_BRIDGE_REDIS_KEY_PREFIX": REDIS_PREFIX,
+            "SSO_BRIDGE_DR_BASE_URL": self.simulator.url,
+            "SSO_BRIDGE_DR_API_KEY": "sim-api-key",
+            "SSO_BRIDGE_DR_API_SECRET": "sim-api-secret",
+            "SSO_BRIDGE_DR_CALLS_PER_SECOND": "1000",
+            "SSO_BRIDGE_LOG_LEVEL": "WARNING",
+        }
+
+    def start_bridge(self, name: str) -> GunicornApp:
+        return GunicornApp(
+            self.group, self.workdir, name=name, app="sso_bridge:create_app()",
+            env=self.bridge_environment(),
+        ).start()
+
+    def start(self) -> None:
+        self.say("preparing databases")
+        self.prepare_databases()
+        self.say("starting redis-server and the DR simulator")
+        self.redis.start()
+        self.simulator.start()
+        self.say("starting the bridge under gunicorn")
+        self.bridge = self.start_bridge("bridge")
+        reply = send(self.bridge.url, token_request(WARM_USER_KEY))
+        if reply.status != 200:
+            raise BenchError(f"the first token request answered {reply.status}: {reply.body!r}")
+        self.value_size = self._cached_value_size()
+        client = self.redis.client()
+        alphabet = string.ascii_letters + string.digits
+        value = "".join(secrets.choice(alphabet) for _ in range(self.value_size))
+        client.set(BASELINE_KEY, value.encode())
+        client.close()
+        self.say(f"cached token value: {self.value_size} bytes; starting the baseline app")
+        self.baseline = GunicornApp(
+            self.group, self.workdir, name="baseline", app="bench.baseline_app:create_app()",
+            env={"BENCH_BASELINE_REDIS_URL": self.redis.url, "BENCH_BASELINE_KEY": BASELINE_KEY},
+        ).start()
+
+    def _cached_value_size(self) -> int:
+        client = self.redis.client()
+        try:
+            keys = list(client.scan_iter(match=REDIS_PREFIX + "tok:*", count=100))[:10]
+            if len(keys) != 1:
+                raise BenchError(f"expected one cached token after warm-up, found {len(keys)}")
+            value = client.get(keys[0])
+            if not isinstance(value, bytes):
+                raise BenchError("the cached token vanished")
+            return len(value)
+        finally:
+            client.close()
+
+    @property
+    def apps(self) -> tuple[GunicornApp, GunicornApp]:
+        if self.bridge is None or self.baseline is None:
+            raise BenchError("the environment is not started")
+        return self.bridge, self.baseline
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+Measured = float | LoadResult
+
+
+def alternate(
+    rounds: int, bridge: Callable[[], Measured], baseline: Callable[[], Measured]
+) -> Iterator[tuple[Measured, Measured]]:
+    """(bridge, baseline) per round, run in ABBA order so drift hits both alike."""
+    for number in range(rounds):
+        if number % 2 == 0:
+            first = bridge()
+            second = baseline()
+            yield first, second
+        else:
+            second = baseline()
+            first = bridge()
+            yield first, second
+
+
+def _load(value: float | LoadResult) -> LoadResult:
+    assert isinstance(value, LoadResult)
+    return value
+
+
+def _number(value: float | LoadResult) -> float:
+    assert isinstance(value, float)
+    return value
+
+
+def _ms(values: list[float]) -> tuple[float, float, float]:
+    return percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000, max(values) * 1000
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def cache_hit(env: Environment, report: Report) -> dict[int, LoadResult]:
+    """Cache-hit POST /v1/tokens vs the one-GET baseline; returns the bridge's median runs."""
+    bridge, baseline = env.apps
+    request = token_request(WARM_USER_KEY)
+    plan = env.plan
+    medians: dict[int, LoadResult] = {}
+    for connections in plan.concurrencies:
+        env.say(f"cache hit, {connections} connections: warm-up")
+        for app in (bridge, baseline):
+            env.wrk.run(app.url, request, connections=connections, seconds=plan.warmup_seconds)
+        pairs: list[tuple[LoadResult, LoadResult]] = []
+        for bridge_run, baseline_run in alternate(
+            plan.rounds,
+            lambda c=connections: env.wrk.run(bridge.url, request, connections=c,
+                                              seconds=plan.seconds),
+            lambda c=connections: env.wrk.run(baseline.url, request, connections=c,
+                                              seconds=plan.seconds),
+        ):
+            pairs.append((_load(bridge_run), _load(baseline_run)))
+            env.say(
+                f"  bridge {pairs[-1][0].rps:,.0f}/s p99 {pairs[-1][0].p99_ms:.2f} ms | "
+                f"baseline {pairs[-1][1].rps:,.0f}/s p99 {pairs[-1][1].p99_ms:.2f} ms"
+            )
+        errors = sum(b.non_2xx + b.socket_errors + a.non_2xx + a.socket_errors for b, a in pairs)
+        label = f"Cache-hit POST /v1/tokens, {connections} conns"
+        rps_ratio = median([b.rps / a.rps for b, a in pairs])
+        p50_ratio = median([b.p50_ms / a.p50_ms for b, a in pairs])
+        p99_ratio = median([b.p99_ms / a.p99_ms for b, a in pairs])
+        bridge_rps, base_rps = median([b.rps for b, _ in pairs]), median([a.rps for _, a in pairs])
+        report.add(Row(f"{label}: requests/s", fmt(bridge_rps), fmt(base_rps),
+                       f"{rps_ratio:.2f}x", f">= {TARGET_RPS_RATIO:.2f}x",
+                       verdict(rps_ratio >= TARGET_RPS_RATIO and errors == 0)))
+        report.add(Row(f"{label}: p50 ms", fmt(median([b.p50_ms for b, _ in pairs])),
+                       fmt(median([a.p50_ms for _, a in pairs])), f"{p50_ratio:.2f}x", "info"))
+        report.add(Row(f"{label}: p99 ms", fmt(median([b.p99_ms for b, _ in pairs])),
+                       fmt(median([a.p99_ms for _, a in pairs])), f"{p99_ratio:.2f}x",
+                       f"<= {TARGET_P99_RATIO:.2f}x",
+                       verdict(p99_ratio <= TARGET_P99_RATIO and errors == 0)))
+        generator = max(max(b.generator_cpu, a.generator_cpu) for b, a in pairs)
+        report.note(
+            f"{label}: per round bridge/baseline req/s "
+            + ", ".join(f"{b.rps:,.0f}/{a.rps:,.0f}" for b, a in pairs)
+            + f"; non-2xx or socket errors: {errors}; wrk used at most {generator:.2f} of a core"
+        )
+        ordered = sorted((b for b, _ in pairs), key=lambda r: r.rps)
+        medians[connections] = ordered[len(ordered) // 2]
+    return medians
+
+
+def login(env: Environment, report: Report) -> None:
+    bridge, _ = env.apps
+    plan = env.plan
+    request = login_request(LOGIN, PASSWORD)
+    reply = send(bridge.url, request)
+    if reply.status != 200 or b"<successful" not in reply.body or b">true<" not in reply.body:
+        raise BenchError(f"the benchmark login did not succeed: {reply.status} {reply.body!r}")
+    context = multiprocessing.get_context("spawn")  # the bench has threads: never fork it
+    with ProcessPoolExecutor(max_workers=GUNICORN_WORKERS, mp_context=context) as pool:
+        # Start every pool process and load the hasher before measuring.
+        warm = [pool.submit(hashing.verify_once, PASSWORD, env.stored_hash)
+                for _ in range(GUNICORN_WORKERS * 2)]
+        if not all(future.result(timeout=60) for future in warm):
+            raise BenchError("the stored hash does not verify")
+
+        def raw() -> float:
+            futures = [
+                pool.submit(hashing.verify_for, PASSWORD, env.stored_hash, plan.seconds, 100_000)
+                for _ in range(GUNICORN_WORKERS)
+            ]
+            results = [future.result(timeout=plan.seconds + 60) for future in futures]
+            return float(sum(count / elapsed for count, elapsed in results))
+
+        env.say("login: warm-up")
+        env.wrk.run(bridge.url, request, connections=plan.login_connections,
+                    seconds=plan.warmup_seconds)
+        pairs: list[tuple[LoadResult, float]] = []
+        for bridge_run, raw_run in alternate(
+            plan.rounds,
+            lambda: env.wrk.run(bridge.url, request, connections=plan.login_connections,
+                                seconds=plan.seconds),
+            raw,
+        ):
+            pairs.append((_load(bridge_run), _number(raw_run)))
+            env.say(f"  bridge {pairs[-1][0].rps:.1f} logins/s | raw {pairs[-1][1]:.1f} verify/s")
+    errors = sum(b.non_2xx + b.socket_errors for b, _ in pairs)
+    login_ratio = median([b.rps / r for b, r in pairs])
+    report.add(Row(
+        "LoginRequest (argon2id): logins/s vs raw verifications/s",
+        fmt(median([b.rps for b, _ in pairs])), fmt(median([r for _, r in pairs])),
+        f"{login_ratio:.2f}x", f">= {TARGET_LOGIN_RATIO:.2f}x",
+        verdict(login_ratio >= TARGET_LOGIN_RATIO and errors == 0),
+    ))
+    report.note(
+        "LoginRequest: per round bridge/raw per second "
+        + ", ".join(f"{b.rps:.1f}/{r:.1f}" for b, r in pairs)
+        + f"; bridge p50 {median([b.p50_ms for b, _ in pairs]):.1f} ms, "
+        f"p99 {median([b.p99_ms for b, _ in pairs]):.1f} ms; non-2xx or socket errors: {errors}"
+    )
+
+
+def memory(env: Environment, report: Report) -> None:
+    bridge, baseline = env.apps
+    bridge_rss = [rss_mib(pid) for pid in bridge.worker_pids()]
+    baseline_rss = [rss_mib(pid) for pid in baseline.worker_pids()]
+    if not bridge_rss or not baseline_rss:
+        raise BenchError("no gunicorn workers found")
+    worst = max(bridge_rss)
+    report.add(Row(
+        "RSS per worker after warm-up: MiB (max)", fmt(worst, 1), fmt(max(baseline_rss), 1),
+        ratio(worst, max(baseline_rss)), f"< {TARGET_RSS_MIB:.0f} MiB",
+        verdict(worst < TARGET_RSS_MIB),
+    ))
+    report.note(
+        "RSS (VmRSS) after the cache-hit and login runs: bridge workers "
+        + ", ".join(f"{value:.1f}" for value in bridge_rss)
+        + " MiB; baseline workers " + ", ".join(f"{value:.1f}" for value in baseline_rss) + " MiB"
+    )
+
+
+def stampede(env: Environment, report: Report) -> None:
+    bridge, _ = env.apps
+    plan = env.plan
+    users = env.cold_users[: plan.stampede_users]
+    env.say(f"stampede: starting a second bridge instance; {plan.stampede_requests} requests "
+            f"over {len(users)} cold users")
+    second = env.start_bridge("bridge-2")
+    try:
+        urls = [bridge.url, second.url]
+        targets = [
+            (urls[(index // len(users)) % len(urls)], token_request(users[index % len(users)]))
+            for index in range(plan.stampede_requests)
+        ]
+        before = env.simulator.mints_by_erid()
+        env.simulator.set_faults({"latency_ms": SIM_LATENCY_MS})
+        try:
+            replies = burst(targets, timeout=15)
+        finally:
+            env.simulator.clear_faults()
+        after = env.simulator.mints_by_erid()
+    finally:
+        if second.process is not None:
+            second.process.stop()
+    minted = {erid: after[erid] - before.get(erid, 0) for erid in after}
+    minted = {erid: count for erid, count in minted.items() if count}
+    statuses = Counter(reply.status for reply in replies)
+    tokens_per_user: dict[str, set[str]] = {}
+    for (_, request), reply in zip(targets, replies, strict=True):
+        if reply.status == 200:
+            token = json.loads(reply.body).get("access_token", "")
+            tokens_per_user.setdefault(request.body.decode(), set()).add(token)
+    counts = sorted(minted.values())
+    per_user = plan.stampede_requests / len(users)
+    exact = (
+        len(minted) == len(users)
+        and all(count == 1 for count in counts)
+        and statuses == Counter({200: plan.stampede_requests})
+        and all(len(tokens) == 1 for tokens in tokens_per_user.values())
+    )
+    worst = max(counts, default=0)
+    report.add(Row(
+        "Cold stampede: mints per user",
+        f"max {worst}, min {min(counts, default=0)} ({len(minted)}/{len(users)} users minted)",
+        f"{per_user:g} (one per request, no single flight)",
+        ratio(worst, per_user), "exactly 1", verdict(exact),
+    ))
+    report.note(
+        f"Cold stampede: {plan.stampede_requests} concurrent requests, statuses "
+        + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
+        + f"; distinct tokens per user: {sorted(len(t) for t in tokens_per_user.values())}; "
+        f"latency p50/p99/max {'/'.join(f'{v:.0f}' for v in _ms([r.seconds for r in replies]))}"
+        " ms"
+    )
+
+
+@contextmanager
+def dr_hanging(env: Environment) -> Iterator[None]:
+    env.simulator.set_faults({"hang": True})
+    try:
+        yield
+    finally:
+        env.simulator.clear_faults()
+
+
+def dr_hang(env: Environment, report: Report, healthy: LoadResult) -> None:
+    bridge, _ = env.apps
+    plan = env.plan
+    users = env.cold_users[plan.stampede_users : plan.stampede_users + plan.hang_users]
+    env.say("DR hangs: cached user under load, then cold users")
+    with dr_hanging(env):
+        warm = env.wrk.run(bridge.url, token_request(WARM_USER_KEY),
+                           connections=plan.fault_connections, seconds=plan.fault_seconds)
+        # Two requests per cold user at once: one mints (and hangs), the other waits for it.
+        cold: list[Reply] = burst(
+            [(bridge.url, token_request(user)) for user in users for _ in range(2)], timeout=15
+        )
+    report.add(Row(
+        "DR hang, cached user: p50 / p99 / max ms",
+        f"{fmt(warm.p50_ms)} / {fmt(warm.p99_ms)} / {fmt(warm.max_ms)}",
+        f"healthy p99 {fmt(healthy.p99_ms)}", ratio(warm.p99_ms, healthy.p99_ms),
+        "info (DR not on this path)", INFO,
+    ))
+    cold_ms = _ms([reply.seconds for reply in cold])
+    statuses = Counter(reply.status for reply in cold)
+    report.add(Row(
+        "DR hang, cold user: p50 / p99 / max ms",
+        " / ".join(fmt(value, 0) for value in cold_ms),
+        "DR hangs 30 s", ratio(cold_ms[2], 30_000.0), "info (bounded by the DR deadline)", INFO,
+    ))
+    report.note(
+        f"DR hang: cached user {warm.rps:,.0f} req/s at {plan.fault_connections} conns, "
+        f"non-2xx {warm.non_2xx}; cold users ({len(users)} x 2 concurrent) statuses "
+        + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
+    )
+
+
+def redis_down(env: Environment, report: Report, healthy: LoadResult) -> None:
+    """Kill the bridge's Redis early in a loaded run; everything after runs without it."""
+    bridge, _ = env.apps
+    plan = env.plan
+    kill_after = min(0.5, plan.fault_seconds * 0.1)
+    env.say(f"Redis down: killing redis-server {kill_after:g} s into a {plan.fault_seconds:g} s "
+            "run")
+    killer = threading.Timer(kill_after, env.redis.crash)
+    killer.start()
+    try:
+        down = env.wrk.run(bridge.url, token_request(WARM_USER_KEY),
+                           connections=plan.fault_connections, seconds=plan.fault_seconds)
+    finally:
+        killer.cancel()
+        killer.join()
+    target = TARGET_REDIS_DOWN_P99_MS
+    label = f"{plan.fault_connections} conns"
+    report.add(Row("Redis down: p50 ms", fmt(down.p50_ms), fmt(healthy.p50_ms),
+                   ratio(down.p50_ms, healthy.p50_ms), f"info ({label}; baseline: healthy)"))
+    report.add(Row("Redis down: p99 ms", fmt(down.p99_ms), fmt(healthy.p99_ms),
+                   ratio(down.p99_ms, healthy.p99_ms), f"<= {target:.0f} ms",
+                   verdict(down.p99_ms <= target)))
+    report.add(Row("Redis down: max ms", fmt(down.max_ms), fmt(healthy.max_ms),
+                   ratio(down.max_ms, healthy.max_ms), "info"))
+    report.note(
+        f"Redis down: {down.requests} requests, {down.non_2xx} non-2xx "
+        f"({down.non_2xx / max(1, down.requests):.0%}; the rest were served before the kill), "
+        f"{down.socket_errors} socket errors; baseline column: the bridge's healthy cache-hit "
+        f"run at {plan.fault_connections} conns in this run"
+    )

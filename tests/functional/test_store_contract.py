@@ -1,0 +1,340 @@
+"""The KeyValueStore contract, run against InMemoryStore and the machine's real Redis.
+
+Plus the failure behaviour of RedisStore: a dead port fails fast with StoreUnavailable for every
+method, and a Redis that dies and comes back is used again by the same RedisStore instance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from sso_bridge.store import InMemoryStore, KeyValueStore, RedisStore, StoreUnavailable
+from tests.conftest import REDIS_URL
+
+TIMEOUT = 0.5
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[KeyValueStore]:
+    if request.param == "memory":
+        yield InMemoryStore()
+        return
+    prefix: str = request.getfixturevalue("redis_prefix")  # also removes the keys afterwards
+    redis_store = RedisStore.from_url(REDIS_URL, prefix=prefix, timeout=TIMEOUT)
+    yield redis_store
+    redis_store.client.close()
+
+
+# --------------------------------------------------------------------------- get / set / ttl
+
+
+def test_get_missing_is_none(store: KeyValueStore) -> None:
+    assert store.get("absent") is None
+
+
+def test_set_then_get_round_trips_bytes(store: KeyValueStore) -> None:
+    value = bytes(range(256))
+    assert store.set("k", value, 30) is True
+    assert store.get("k") == value
+    assert store.set("k", b"second", 30) is True  # plain set overwrites
+    assert store.get("k") == b"second"
+
+
+def test_value_expires_after_ttl(store: KeyValueStore) -> None:
+    store.set("short", b"v", 0.2)
+    store.set("long", b"w", 30)
+    assert store.get("short") == b"v"
+    time.sleep(0.35)
+    assert store.get("short") is None
+    assert store.get("long") == b"w"
+
+
+def test_only_if_absent(store: KeyValueStore) -> None:
+    assert store.set("nx", b"first", 30, only_if_absent=True) is True
+    assert store.set("nx", b"second", 30, only_if_absent=True) is False
+    assert store.get("nx") == b"first"
+
+
+def test_only_if_absent_succeeds_once_the_old_value_expired(store: KeyValueStore) -> None:
+    assert store.set("nx", b"first", 0.2, only_if_absent=True) is True
+    time.sleep(0.35)
+    assert store.set("nx", b"second", 30, only_if_absent=True) is True
+    assert store.get("nx") == b"second"
+
+
+def test_only_if_absent_is_exclusive_under_contention(store: KeyValueStore) -> None:
+    winners: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def contend(number: int) -> None:
+        barrier.wait()
+        if store.set("lock", str(number).encode(), 30, only_if_absent=True):
+            winners.append(number)
+
+    run_threads(20, contend)
+    assert len(winners) == 1
+    assert store.get("lock") == str(winners[0]).encode()
+
+
+def test_delete(store: KeyValueStore) -> None:
+    store.set("d", b"v", 30)
+    assert store.delete("d") is True
+    assert store.get("d") is None
+    assert store.delete("d") is False
+
+
+# --------------------------------------------------------------------------- owner-checked lock ops
+
+
+def test_delete_if_equals_only_by_the_owner(store: KeyValueStore) -> None:
+    store.set("lock", b"owner-a", 30)
+    assert store.delete_if_equals("lock", b"owner-b") is False
+    assert store.get("lock") == b"owner-a"
+    assert store.delete_if_equals("lock", b"owner-a") is True
+    assert store.get("lock") is None
+    assert store.delete_if_equals("lock", b"owner-a") is False  # already gone
+
+
+def test_delete_if_equals_on_expired_value_is_false(store: KeyValueStore) -> None:
+    store.set("lock", b"owner-a", 0.2)
+    time.sleep(0.35)
+    assert store.delete_if_equals("lock", b"owner-a") is False
+
+
+def test_extend_if_equals_by_the_owner_actually_extends(store: KeyValueStore) -> None:
+    store.set("lock", b"owner-a", 0.3)
+    assert store.extend_if_equals("lock", b"owner-a", 5) is True
+    time.sleep(0.5)  # well past the original ttl
+    assert store.get("lock") == b"owner-a"
+
+
+def test_extend_if_equals_by_another_owner_changes_nothing(store: KeyValueStore) -> None:
+    store.set("lock", b"owner-a", 0.3)
+    assert store.extend_if_equals("lock", b"owner-b", 5) is False
+    assert store.get("lock") == b"owner-a"
+    time.sleep(0.5)
+    assert store.get("lock") is None  # the original ttl still applied
+
+
+def test_extend_if_equals_on_missing_key_does_not_create_it(store: KeyValueStore) -> None:
+    assert store.extend_if_equals("nothing", b"owner-a", 5) is False
+    assert store.get("nothing") is None
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def test_increment_counts_from_one(store: KeyValueStore) -> None:
+    assert [store.increment("c", 30) for _ in range(3)] == [1, 2, 3]
+    assert store.increment("other", 30) == 1
+
+
+def test_increment_window_expires_from_the_first_increment(store: KeyValueStore) -> None:
+    assert store.increment("w", 0.4) == 1
+    time.sleep(0.2)
+    # A later increment does not push the window out (a fixed window, not a sliding one).
+    assert store.increment("w", 0.4) == 2
+    time.sleep(0.35)  # 0.55 s after the first increment
+    assert store.increment("w", 0.4) == 1
+
+
+def test_concurrent_increment_counts_exactly(store: KeyValueStore) -> None:
+    threads, per_thread = 20, 50
+    seen: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def hammer(_number: int) -> None:
+        barrier.wait()
+        mine = [store.increment("hits", 30) for _ in range(per_thread)]
+        with lock:
+            seen.extend(mine)
+
+    run_threads(threads, hammer)
+    total = threads * per_thread
+    assert sorted(seen) == list(range(1, total + 1))  # every value handed out exactly once
+    assert store.increment("hits", 30) == total + 1
+
+
+def test_ping(store: KeyValueStore) -> None:
+    store.ping()
+
+
+def test_redis_store_namespaces_keys_with_its_prefix(
+    redis_server: redis.Redis, redis_prefix: str
+) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, timeout=TIMEOUT)
+    other = RedisStore.from_url(REDIS_URL, prefix=redis_prefix + "other:", timeout=TIMEOUT)
+    try:
+        store.set("k", b"v", 30)
+        assert redis_server.get(redis_prefix + "k") == b"v"
+        assert redis_server.get("k") is None
+        assert other.get("k") is None
+        assert 0 < redis_server.pttl(redis_prefix + "k") <= 30_000
+    finally:
+        store.client.close()
+        other.client.close()
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def every_method(store: RedisStore) -> dict[str, Callable[[], Any]]:
+    return {
+        "get": lambda: store.get("k"),
+        "set": lambda: store.set("k", b"v", 5),
+        "set_nx": lambda: store.set("k", b"v", 5, only_if_absent=True),
+        "delete": lambda: store.delete("k"),
+        "delete_if_equals": lambda: store.delete_if_equals("k", b"v"),
+        "extend_if_equals": lambda: store.extend_if_equals("k", b"v", 5),
+        "increment": lambda: store.increment("k", 5),
+        "ping": store.ping,
+    }
+
+
+def assert_all_unavailable(store: RedisStore, *, within: float) -> None:
+    for name, call in every_method(store).items():
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            call()
+        elapsed = time.monotonic() - started
+        assert elapsed < within, f"{name} took {elapsed:.2f} s to fail"
+
+
+def test_dead_port_fails_fast_for_every_method() -> None:
+    store = RedisStore.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", prefix="ssob-test:", timeout=TIMEOUT
+    )
+    assert_all_unavailable(store, within=1.0)
+
+
+class OwnRedis:
+    """A throw-away redis-server on a free port, started and killed by this test only."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed", pytrace=False)
+        self.binary = binary
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
+        give_up = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    probe.ping()
+                    return
+                except redis.RedisError:
+                    if self.process.poll() is not None or time.monotonic() > give_up:
+                        raise AssertionError("own redis-server did not start") from None
+                    time.sleep(0.02)
+        finally:
+            probe.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_same_instance_recovers_after_redis_restarts(own_redis: OwnRedis) -> None:
+    store = RedisStore.from_url(
+        f"redis://127.0.0.1:{own_redis.port}/0", prefix="ssob-test:", timeout=TIMEOUT
+    )
+    try:
+        # Warm up every path, the Lua scripts included, so pooled connections exist.
+        store.set("lock", b"owner", 30)
+        assert store.extend_if_equals("lock", b"owner", 30) is True
+        assert store.increment("n", 30) == 1
+        assert store.get("lock") == b"owner"
+
+        own_redis.kill()
+        assert_all_unavailable(store, within=1.5)
+
+        own_redis.start()  # same port, empty (no persistence)
+        recovered_at: float | None = None
+        give_up = time.monotonic() + 1.0
+        while time.monotonic() < give_up:
+            with contextlib.suppress(StoreUnavailable):
+                store.ping()
+                recovered_at = time.monotonic()
+                break
+            time.sleep(0.02)
+        assert recovered_at is not None, "the same RedisStore did not reconnect within 1 s"
+
+        # Everything works again, scripts included (the restarted server has no script cache).
+        assert store.get("lock") is None
+        assert store.set("lock", b"owner", 30, only_if_absent=True) is True
+        assert store.extend_if_equals("lock", b"owner", 30) is True
+        assert store.delete_if_equals("lock", b"owner") is True
+        assert store.increment("n", 30) == 1
+        assert store.delete("n") is True
+    finally:
+        store.client.close()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def run_threads(count: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(number: int) -> None:
+        try:
+            target(number)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
