@@ -49,8 +49,9 @@ def run(plan: scenarios.Plan, workdir: Path) -> Report:
         env = scenarios.Environment(group, workdir, plan, say)
         env.start()
         healthy = scenarios.cache_hit(env, report)
+        after_cache_hit = scenarios.rss_snapshot(env)
         scenarios.login(env, report)
-        scenarios.memory(env, report)
+        scenarios.memory(env, report, after_cache_hit)
         scenarios.stampede(env, report)
         reference = healthy[plan.fault_connections]
         scenarios.dr_hang(env, report, reference)

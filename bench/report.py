@@ -115,8 +115,18 @@ def tool_version(args: Sequence[str]) -> str:
     return text[0] if text else "unknown"
 
 
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def machine() -> list[str]:
     return [
+        f"- load average at the end (1/5/15 min): {load_average()} (other work on the machine "
+        "adds noise; the alternating same-run baselines are there for that)",
         f"- nproc: {nproc()}",
         f"- CPU: {cpu_model()}",
         f"- Python: {platform.python_version()} ({sys.executable})",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -50,6 +51,13 @@ class DirectorySettings:
     new_password_scheme: str = "argon2"
     upgrade_hashes: bool = False
     create_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # backend "http": the merchant's login API (sso_bridge.directory.http) instead of a table.
+    backend: str = "sql"
+    api_url: str | None = field(default=None, repr=False)  # may embed credentials
+    api_token: str | None = field(default=None, repr=False)
+    api_username: str | None = None
+    api_password: str | None = field(default=None, repr=False)
+    api_timeout: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -284,10 +292,43 @@ def _password_scheme_known(name: str) -> bool:
     return True
 
 
+def _is_http_url(value: str) -> bool:
+    parsed = urlsplit(value)
+    return parsed.scheme in {"http", "https"} and bool(parsed.hostname)
+
+
+def _read_directory_api(section: _Reader, backend: str) -> dict[str, Any]:
+    """The login API settings (backend "http"); URL and one kind of credentials required."""
+    api: dict[str, Any] = {
+        "api_url": section.string("API_URL", required=backend == "http"),
+        "api_token": section.string("API_TOKEN"),
+        "api_username": section.string("API_USERNAME"),
+        "api_password": section.string("API_PASSWORD"),
+        "api_timeout": section.number("API_TIMEOUT", 2.0, minimum=0.05),
+    }
+    if backend != "http":
+        return api
+    section.check("API_URL", api["api_url"], _is_http_url, "must be an http(s):// URL")
+    basic = api["api_username"] is not None or api["api_password"] is not None
+    if api["api_token"] and basic:
+        section._bad("API_TOKEN", "set API_TOKEN or API_USERNAME/API_PASSWORD, not both")
+    elif basic and not (api["api_username"] and api["api_password"]):
+        section._bad("API_USERNAME", "API_USERNAME and API_PASSWORD go together")
+    elif not api["api_token"] and not basic:
+        section._bad("API_TOKEN", "is required (or API_USERNAME and API_PASSWORD)")
+    return api
+
+
 def _read_directory(reader: _Reader) -> DirectorySettings:
     section = reader.section("DIRECTORY")
-    url = section.string("URL", required=True) or "sqlite://"
-    section.check("URL", url, _is_database_url, "is not a SQLAlchemy database URL")
+    backend = (section.string("BACKEND", "sql") or "sql").lower()
+    section.check("BACKEND", backend, lambda b: b in {"sql", "http"}, "must be sql or http")
+    if backend == "http":
+        url = section.string("URL") or ""  # the login API replaces the user table
+    else:
+        url = section.string("URL", required=True) or "sqlite://"
+    section.check("URL", url or None, _is_database_url, "is not a SQLAlchemy database URL")
+    api = _read_directory_api(section, backend)
     login_columns = section.string_list("LOGIN_COLUMNS") or ("email",)
     defaults = section.raw.get("CREATE_DEFAULTS", {})
     if not isinstance(defaults, Mapping):
@@ -322,6 +363,8 @@ def _read_directory(reader: _Reader) -> DirectorySettings:
         new_password_scheme=scheme,
         upgrade_hashes=section.boolean("UPGRADE_HASHES", False),
         create_defaults=dict(defaults),
+        backend=backend,
+        **api,
     )
     reader.problems.extend(section.problems)
     return directory

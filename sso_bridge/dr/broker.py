@@ -197,8 +197,10 @@ class TokenBroker:
         key, lock_key, negative_key = self._keys(erid, session_token)
         give_up = time.monotonic() + self._policy.wait_budget
         while True:
-            if self._store.get(negative_key) is not None:
-                raise TokenUnavailable("Digital River failed moments ago", retry_after=2)
+            negative = self._store.get(negative_key)
+            if negative is not None:
+                raise TokenUnavailable("Digital River failed moments ago",
+                                       retry_after=int(negative))
             if self._store.get(CIRCUIT_OPEN_KEY) is not None:
                 raise TokenUnavailable(
                     "Digital River is failing; calls paused",
@@ -283,7 +285,7 @@ class TokenBroker:
             self._count_toward_circuit()
         ttl = max(self._policy.negative_ttl, float(exc.retry_after or 0))
         with contextlib.suppress(StoreUnavailable):
-            self._store.set(negative_key, b"1", ttl)
+            self._store.set(negative_key, str(max(1, round(ttl))).encode(), ttl)
 
     def _count_toward_circuit(self) -> None:
         """Several DR failures in a short window open the circuit for every worker and replica

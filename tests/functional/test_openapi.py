@@ -47,6 +47,8 @@ def api_schema(openapi_app: Flask) -> Any:
         {
             "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
             "auth": {"openapi": {"bearerAuth": {"bearer": API_KEY}}},
+            # Show failing requests as sent: the key is a test key, the user fields matter.
+            "output": {"sanitization": {"enabled": False}},
         }
     )
     return schemathesis.openapi.from_wsgi("/openapi.json", openapi_app, config=config)
@@ -70,6 +72,24 @@ def test_the_api_conforms_to_its_openapi_document(case: Any) -> None:
     # response_headers / response_schema conformance, negative_data_rejection,
     # positive_data_acceptance, ignored_auth, unsupported_method, ...
     case.call_and_validate()
+
+
+def test_dr_down_gives_the_documented_503(openapi_app: Flask, simulator: SimulatorServer) -> None:
+    api = schemathesis.openapi.from_wsgi("/openapi.json", openapi_app)
+    case = api["/v1/tokens"]["POST"].Case(body={"userKey": "2"}, headers=BEARER)
+    simulator.stop()
+    response = case.call()
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"][0]) >= 1
+    case.validate_response(
+        response,
+        checks=[
+            schemathesis.checks.status_code_conformance,
+            schemathesis.checks.content_type_conformance,
+            schemathesis.checks.response_headers_conformance,
+            schemathesis.checks.response_schema_conformance,
+        ],
+    )
 
 
 def test_openapi_json_is_served_without_auth_and_covers_every_v1_route(

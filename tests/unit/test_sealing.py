@@ -128,12 +128,12 @@ def test_parse_token_key_accepts_standard_base64_with_plus_and_slash() -> None:
     [
         "",
         "short",
-        base64.b64encode(os.urandom(16)).decode(),  # 16 bytes
-        base64.b64encode(os.urandom(31)).decode(),
-        base64.b64encode(os.urandom(33)).decode(),
-        base64.b64encode(os.urandom(64)).decode(),
-        os.urandom(16).hex(),  # 32 hex digits = 16 bytes
-        os.urandom(31).hex(),
+        base64.b64encode(bytes(range(16))).decode(),  # 16 bytes
+        base64.b64encode(bytes(range(31))).decode(),
+        base64.b64encode(bytes(range(33))).decode(),
+        base64.b64encode(bytes(range(64))).decode(),
+        bytes(range(16)).hex(),  # 32 hex digits = 16 bytes
+        bytes(range(31)).hex(),
         "zz" * 32,  # 64 characters, not hex (and 48 bytes as base64)
     ],
 )
