@@ -82,17 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="sso-bridge-bench-"))
     started = time.monotonic()
+    keep = args.keep
     try:
         report = run(plan, workdir)
     except BenchError as exc:
+        keep = True
         print(f"error: {exc}", file=sys.stderr)
         print(f"logs kept in {workdir}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; every process started was stopped", file=sys.stderr)
         return 130
-    else:
-        if not args.keep:
+    finally:
+        if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     title = "sso-bridge benchmark" + (" (--quick: smoke run, not a measurement)" if args.quick
                                       else "")

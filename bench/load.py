@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,7 @@ class LoadResult:
     socket_errors: int
     generator_cpu: float  # the generator's CPU seconds per wall second (1.0 = one core busy)
     rate: float | None = None  # a closed loop's steady-state rate, when it measured one
+    statuses: tuple[tuple[int, int], ...] = ()  # (status, count) where known; 0: no answer
 
     @property
     def rps(self) -> float:
@@ -283,6 +285,7 @@ def closed_loop(
     latencies: list[list[float]] = [[] for _ in range(connections)]
     rates = [0.0] * connections
     failures = [0] * connections
+    statuses: list[Counter[int]] = [Counter() for _ in range(connections)]
     barrier = threading.Barrier(connections + 1, timeout=10)
     clock: list[float] = []
 
@@ -296,18 +299,11 @@ def closed_loop(
         try:
             while time.perf_counter() < deadline:
                 sent = time.perf_counter()
-                try:
-                    connection.request(request.method, request.path, body=request.body,
-                                       headers=dict(request.headers))
-                    response = connection.getresponse()
-                    response.read()
-                    ok = 200 <= response.status < 300
-                except OSError:
-                    connection.close()
-                    ok = False
+                status = _exchange(connection, request)
                 last = time.perf_counter()
                 latencies[index].append(last - sent)
-                failures[index] += 0 if ok else 1
+                statuses[index][status] += 1
+                failures[index] += 0 if 200 <= status < 300 else 1
         finally:
             connection.close()
         count = len(latencies[index])
@@ -339,4 +335,28 @@ def closed_loop(
         socket_errors=0,
         generator_cpu=cpu / wall if wall > 0 else 0.0,
         rate=sum(rates),
+        statuses=tuple(sorted(sum(statuses, Counter[int]()).items())),
     )
+
+
+def _exchange(connection: http.client.HTTPConnection, request: Request) -> int:
+    """One request on a keep-alive connection; status 0 if no answer came.
+
+    A connection the server closed while idle is retried once on a fresh one, as any HTTP
+    client does; a failure after that counts.
+    """
+    for attempt in range(2):
+        try:
+            connection.request(request.method, request.path, body=request.body,
+                               headers=dict(request.headers))
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            connection.close()
+            if attempt:
+                return 0
+        except OSError:
+            connection.close()
+            return 0
+    return 0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from sso_bridge.directory.base import AmbiguousLogin, DirectoryUser
 from sso_bridge.dr.broker import TokenUnavailable
@@ -15,14 +16,17 @@ from sso_bridge.errors import (
     DependencyUnavailable,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
     UnsupportedMediaType,
 )
 from sso_bridge.services import Services, services
-from sso_bridge.web import require_bearer, require_body_limit
+from sso_bridge.web import require_bearer
 
 blueprint = Blueprint("api", __name__, url_prefix="/v1")
 
 _USER_FIELDS = ("userKey", "login", "externalReferenceId")
+_SESSION_FIELDS = frozenset(_USER_FIELDS)
+_TOKEN_FIELDS = frozenset({*_USER_FIELDS, "drSessionToken"})
 
 
 @blueprint.before_request
@@ -30,18 +34,61 @@ def _authenticate() -> None:
     require_bearer(services().api_keys)
 
 
-def json_body(allowed: set[str]) -> dict[str, Any]:
+def json_body(found: Services, allowed: frozenset[str]) -> dict[str, Any]:
     """The request's JSON object, refusing anything else with a clear error."""
-    require_body_limit(services().settings.max_body_bytes)
-    if request.mimetype != "application/json":
+    # Read straight from the WSGI environ and json.loads the raw body: on the cache-hit token
+    # path Flask's proxies and get_json machinery cost more than our own work (hot-paths.md).
+    environ = request.environ
+    limit = found.settings.max_body_bytes
+    length = environ.get("CONTENT_LENGTH")
+    if length and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if mimetype != "application/json":
         raise UnsupportedMediaType("Send a JSON object with Content-Type: application/json.")
-    body = request.get_json(silent=True)
+    try:
+        # With a declared length, read exactly that from the server's input stream; without
+        # one (chunked), let Werkzeug apply MAX_CONTENT_LENGTH while reading.
+        raw = (
+            environ["wsgi.input"].read(int(length))
+            if length and length.isdigit()
+            else request.get_data(cache=False)
+        )
+        body = json.loads(raw)
+    except ValueError:
+        body = None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
+    if not body.keys() <= allowed:
+        unknown = sorted(set(body) - allowed)
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.")
     return body
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(
+        json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json"
+    )
+
+
+def plain_text(value: str, what: str) -> str:
+    """Refuse text no database can store (NUL) or encode (lone surrogates) as a bad request,
+    rather than letting it reach SQL or Redis and fail there as a server error."""
+    if "\x00" in value:
+        raise InvalidRequest(f"{what} must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"{what} is not valid Unicode text.") from None
+    return value
+
+
+def _storable(value: str) -> bool:
+    try:
+        plain_text(value, "value")
+    except InvalidRequest:
+        return False
+    return True
 
 
 def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser | None, str]:
@@ -58,7 +105,7 @@ def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser |
     value = body[field]
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
         raise InvalidRequest(f"{field} must be a non-empty string.")
-    value = str(value).strip()
+    value = plain_text(str(value).strip(), field)
     if field == "externalReferenceId":
         if found.identities.find_user_key(value) is None:
             raise NotFound("No user has this externalReferenceId.")
@@ -83,10 +130,12 @@ def create_token() -> Response:
     found = services()
     if found.tokens is None:
         raise DependencyUnavailable("Digital River is not configured (SSO_BRIDGE_DR_API_KEY).")
-    body = json_body({*_USER_FIELDS, "drSessionToken"})
+    body = json_body(found, _TOKEN_FIELDS)
     session_token = body.get("drSessionToken")
     if session_token is not None and (not isinstance(session_token, str) or not session_token):
         raise InvalidRequest("drSessionToken must be a non-empty string.")
+    if session_token is not None:
+        plain_text(session_token, "drSessionToken")
     user, erid = resolve_user(found, body)
     user_key = user.key if user else found.identities.find_user_key(erid)
     if user_key is None:
@@ -99,7 +148,7 @@ def create_token() -> Response:
         ) from exc
     except ShopperMismatch as exc:
         raise Conflict(str(exc)) from exc
-    return jsonify(
+    return json_response(
         {
             "access_token": grant.access_token,
             "token_type": grant.token_type,
@@ -114,7 +163,7 @@ def delete_token(erid: str) -> Response:
     found = services()
     if found.tokens is None:
         raise DependencyUnavailable("Digital River is not configured (SSO_BRIDGE_DR_API_KEY).")
-    if found.identities.find_user_key(erid) is None:
+    if not _storable(erid) or found.identities.find_user_key(erid) is None:
         raise NotFound("No user has this externalReferenceId.")
     try:
         found.tokens.revoke(erid)
@@ -128,9 +177,9 @@ def delete_token(erid: str) -> Response:
 
 
 @blueprint.post("/sessions")
-def create_session() -> tuple[Response, int]:
+def create_session() -> Response:
     found = services()
-    body = json_body(set(_USER_FIELDS))
+    body = json_body(found, _SESSION_FIELDS)
     user, erid = resolve_user(found, body)
     user_key = user.key if user else found.identities.find_user_key(erid)
     if user is None and user_key is not None:
@@ -138,11 +187,12 @@ def create_session() -> tuple[Response, int]:
     if user is None or not user.active:
         raise NotFound("No active user matches.")
     token = found.sessions.issue(user.key, erid)
-    return jsonify({"token": token, "expires_in": found.sessions.ttl}), 201
+    return json_response({"token": token, "expires_in": found.sessions.ttl}, 201)
 
 
 @blueprint.delete("/sessions/<token>")
 def delete_session(token: str) -> Response:
     # Idempotent: logging out twice, or with an expired token, is not an error.
-    services().sessions.revoke(token)
+    if _storable(token):
+        services().sessions.revoke(token)
     return Response(status=204)

@@ -61,6 +61,15 @@ def serve(bind: str | None, workers: int | None) -> None:
     BridgeServer(lambda: create_app(settings), {"bind": bind, "workers": workers}).run()
 
 
+@main.command()
+@click.option("--canary", metavar="LOGIN", default=None, help="A login the directory must find.")
+def doctor(canary: str | None) -> None:
+    """Check configuration, databases, user directory, Redis and DR (with a test mint)."""
+    from sso_bridge.doctor import run_doctor
+
+    sys.exit(run_doctor(click.echo, canary=canary))
+
+
 @main.group()
 def db() -> None:
     """The bridge's own database."""

@@ -43,6 +43,11 @@ PRIVATE_STORE_AUTHORIZATIONS = Counter(
 )
 
 
+# Children bound once: ``.labels(...)`` on every hit costs a lock and a dict lookup.
+TOKEN_HITS = TOKEN_REQUESTS.labels(result="hit")
+TOKEN_MISSES = TOKEN_REQUESTS.labels(result="miss")
+
+
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -49,7 +49,11 @@ def _python_whitespace() -> str:
 # A string with at least one character that is not whitespace. (The API also takes a JSON
 # integer, as its decimal string, but refuses 2.0, which JSON Schema cannot tell from 2: the
 # document promises strings only.)
-_NOT_BLANK: Final = f"[^{_python_whitespace()}]"
+# Text the bridge stores holds no NUL (refused with 400). `\x00` reads the same in the ECMA,
+# Python and Rust regex dialects that validators use. (Lone surrogates cannot be valid UTF-8
+# JSON, so no pattern mentions them; the API refuses them with 400 too.)
+_STORABLE: Final = "\\x00"
+_NOT_BLANK: Final = f"^[^{_STORABLE}]*[^{_python_whitespace()}{_STORABLE}][^{_STORABLE}]*$"
 
 _USER_FIELDS: Final = ("userKey", "login", "externalReferenceId")
 
@@ -175,7 +179,7 @@ def _path_parameter(name: str, description: str) -> dict[str, Any]:
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+        "schema": {"type": "string", "minLength": 1, "pattern": f"^[^/{_STORABLE}]+$"},
     }
 
 
@@ -366,6 +370,7 @@ OPENAPI_DOCUMENT: Final[dict[str, Any]] = {
                         "description": "DR's session token, for a session-aware access token.",
                         "type": ["string", "null"],
                         "minLength": 1,
+                        "pattern": f"^[^{_STORABLE}]+$",
                     }
                 }
             ),

@@ -11,6 +11,7 @@ from flask import current_app
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import UserDirectory
 from sso_bridge.directory.gate import VerificationGate
+from sso_bridge.directory.http import HttpUserDirectory
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.dr.broker import BrokerPolicy, TokenBroker
@@ -103,15 +104,21 @@ def build_broker(
     )
 
 
-def build_services(settings: Settings) -> Services:
-    hasher = PasswordHasher(new_scheme=settings.directory.new_password_scheme)
-    directory = SqlUserDirectory(
+def build_directory(settings: Settings) -> UserDirectory:
+    """The configured backend: the merchant's user table (sql) or its login API (http)."""
+    if settings.directory.backend == "http":
+        return HttpUserDirectory.from_settings(settings.directory)
+    return SqlUserDirectory(
         engine=make_engine(settings.directory.url),
         mapping=settings.directory,
-        hasher=hasher,
+        hasher=PasswordHasher(new_scheme=settings.directory.new_password_scheme),
         gate=VerificationGate(limit=settings.login_concurrency, wait=settings.login_queue_seconds),
         upgrade_hashes=settings.directory.upgrade_hashes,
     )
+
+
+def build_services(settings: Settings) -> Services:
+    directory = build_directory(settings)
     identities = IdentityMap(engine=make_engine(settings.database_url))
     store = build_store(settings)
     sessions = SessionStore(store=store, ttl=settings.session_ttl)

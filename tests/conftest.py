@@ -6,6 +6,7 @@ prefix in a dedicated DB number, so runs never collide and nothing is left behin
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,45 @@ from sqlalchemy import create_engine, text
 from sso_bridge import create_app
 from sso_bridge.db import make_engine
 from sso_bridge.schema import upgrade
-from tests.helpers import bridge_config, seed_users
+from tests.helpers import bridge_config, leaked_secrets, seed_users
+
+
+class _EveryLogLine(logging.Handler):
+    """Keeps every log line of the run, formatted as production formats it (extras included)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        from sso_bridge.logs import JsonFormatter
+
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a broken record must not break the test that logged it
+            self.lines.append(record.getMessage())
+
+
+_LOG_CAPTURE = _EveryLogLine()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    root = logging.getLogger()
+    root.addHandler(_LOG_CAPTURE)
+    root.setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A log capture over the whole suite must hold no test password, secret or token."""
+    leaks = {secret for line in _LOG_CAPTURE.lines for secret in leaked_secrets(line)}
+    if leaks:
+        lines = [line for line in _LOG_CAPTURE.lines if leaked_secrets(line)][:5]
+        print(f"\nSECRETS IN LOGS ({len(leaks)}): first lines:\n" + "\n".join(lines))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        print(f"\nlog check: {len(_LOG_CAPTURE.lines)} log lines, no secret in any")
+
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SSO_BRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

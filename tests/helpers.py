@@ -92,6 +92,8 @@ def bridge_config(
         "RUM_USERS": {RUM_USER: RUM_PASSWORD, "dr-next": "rum-basic-secret-2"},
         "API_KEYS": [API_KEY],
         "SITE_ID": "testsite",
+        # Everything is logged during tests, so the whole-run log check sees DEBUG lines too.
+        "LOG_LEVEL": "DEBUG",
     }
     if redis_url:
         config["REDIS_URL"] = redis_url
@@ -102,8 +104,14 @@ def bridge_config(
 
 def with_simulator(config: dict[str, Any], simulator_url: str, **extra: Any) -> dict[str, Any]:
     """Point a bridge configuration at a DR simulator (its default API key and secret)."""
-    return {**config, "DR_BASE_URL": simulator_url, "DR_API_KEY": "sim-api-key",
-            "DR_API_SECRET": "sim-api-secret", "DR_CALLS_PER_SECOND": 500, **extra}
+    return {
+        **config,
+        "DR_BASE_URL": simulator_url,
+        "DR_API_KEY": "sim-api-key",
+        "DR_API_SECRET": "sim-api-secret",
+        "DR_CALLS_PER_SECOND": 500,
+        **extra,
+    }
 
 
 def dr_login_request(login: str, password: str) -> bytes:
@@ -157,3 +165,28 @@ def create_request(email: str, password: str, *, first: str = "New", last: str =
         f"<locale>en_US</locale></userInfo><password>{password}</password>"
         "</CreateUserProfileRequest>"
     ).encode()
+
+
+# Secrets the test suite uses: none may ever appear in a log line (checked over the whole run
+# by tests/conftest.py, and in every gunicorn's output by tests/servers.py).
+STATIC_SECRETS = {
+    RUM_PASSWORD,
+    "rum-basic-secret-2",
+    API_KEY,
+    "sim-api-secret",
+    "demo-rum-password",
+    *(user.password for user in SAMPLE_USERS),
+}
+ISSUED_SECRETS: set[str] = set()
+
+
+def remember_secret(value: str) -> str:
+    """Register a secret handed out during a test (a token) so the log check looks for it."""
+    ISSUED_SECRETS.add(value)
+    return value
+
+
+def leaked_secrets(text: str) -> list[str]:
+    return sorted(
+        secret for secret in STATIC_SECRETS | ISSUED_SECRETS if len(secret) >= 6 and secret in text
+    )

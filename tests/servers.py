@@ -7,12 +7,15 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.helpers import leaked_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +85,11 @@ class Gunicorn:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Gunicorn:
-        self.process = subprocess.Popen(self._args, env=self._env, cwd=ROOT)
+        # Everything the server writes is kept and checked for secrets when it stops.
+        self._output = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            self._args, env=self._env, cwd=ROOT, stdout=self._output, stderr=subprocess.STDOUT
+        )
         try:
             wait_until_up(self.url + "/healthz", self.process)
         except BaseException:
@@ -98,6 +105,11 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._output.seek(0)
+        self.output = self._output.read().decode(errors="replace")
+        self._output.close()
+        leaks = leaked_secrets(self.output)
+        assert not leaks, f"gunicorn output holds {len(leaks)} secret(s)"
 
 
 class OwnRedis:

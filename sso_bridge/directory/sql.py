@@ -191,7 +191,7 @@ class SqlUserDirectory:
             self._integer_key = isinstance(key_type, Integer)
         if not self._integer_key:
             return key
-        return int(key) if key.isdigit() and len(key) <= 18 else None
+        return int(key) if key.isascii() and key.isdigit() and len(key) <= 18 else None
 
     # --- passwords --------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def test_dr_down_gives_the_documented_503(openapi_app: Flask, simulator: Simulat
     simulator.stop()
     response = case.call()
     assert response.status_code == 503
-    assert int(response.headers["Retry-After"][0]) >= 1
+    assert int(response.headers["retry-after"][0]) >= 1  # schemathesis lower-cases names
     case.validate_response(
         response,
         checks=[

@@ -17,7 +17,7 @@ import requests
 
 from sso_bridge.simulator import SimulatorConfig
 from sso_bridge.simulator.server import SimulatorServer
-from tests.helpers import API_KEY, with_simulator
+from tests.helpers import API_KEY, remember_secret, with_simulator
 from tests.servers import Gunicorn
 
 pytestmark = pytest.mark.slow
@@ -41,6 +41,8 @@ def burst(urls: list[str], user_key: str, count: int = 200) -> list[tuple[int, s
         response = session.post(url + "/v1/tokens", json={"userKey": user_key},
                                 headers=HEADERS, timeout=10)
         token = response.json().get("access_token") if response.status_code == 200 else None
+        if token:
+            remember_secret(token)
         return response.status_code, token
 
     targets = [url for url, _ in zip(cycle(urls), range(count), strict=False)]

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sso_bridge import create_app
 from sso_bridge.simulator import SimulatorConfig
 from sso_bridge.simulator.server import SimulatorServer
-from tests.helpers import API_KEY, with_simulator
+from tests.helpers import API_KEY, remember_secret, with_simulator
 
 BEARER = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -47,7 +47,12 @@ def faults(simulator: SimulatorServer, **settings: Any) -> None:
 
 
 def token_for(client: FlaskClient, **body: Any) -> Any:
-    return client.post("/v1/tokens", json=body, headers=BEARER)
+    response = client.post("/v1/tokens", json=body, headers=BEARER)
+    if response.status_code == 200:
+        remember_secret(response.get_json()["access_token"])
+    if isinstance(body.get("drSessionToken"), str):
+        remember_secret(body["drSessionToken"])
+    return response
 
 
 def test_first_token_is_minted_once_then_served_from_cache(

@@ -376,7 +376,9 @@ def test_authorize_plan(sim: SimulatorServer, client: CommerceClient) -> None:
 def test_debug_logs_hold_no_secret_or_token(
     sim: SimulatorServer, make_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # The package logger's own level may have been set by an app built earlier in the run.
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sso_bridge")
     client = make_client()
     token = client.mint_token("erid-log", dr_session_token="dr-session-secret-42")
     client.create_shopper(token.access_token, Shopper("erid-log", "A", "B", "a@university.edu"))

@@ -1,0 +1,492 @@
+"""`sso-bridge doctor`: checks a deployment's configuration and dependencies, one line each.
+
+Checks, in order: configuration (every problem reported), the bridge's own database (reachable,
+schema current), the user directory (reachable), the user query (the mapping works; with
+``--canary LOGIN`` that login is found and active), the password hash formats in the user table
+(SQL backend: a sample of up to 1000, counted by format and cost; never a hash printed), Redis
+(or the in-process cache), and Digital River (a test mint for a throwaway ERID, then revoked).
+
+Each line reads ``OK|WARN|FAIL  <check>: <what was found>`` with ``(hint: ...)`` where something
+can be done. Exit status 0 when nothing FAILed, 1 otherwise. Secrets from the settings (RUM
+passwords, API keys, DR secret, login API credentials, passwords inside URLs) are scrubbed from
+every line before it is printed, as a second line of defence: no check prints one on purpose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import ColumnClause, Engine, column, select, table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from sso_bridge.db import make_engine
+from sso_bridge.directory.base import AmbiguousLogin, DirectoryUnavailable, UserDirectory
+from sso_bridge.directory.http import HttpUserDirectory
+from sso_bridge.directory.passwords import PasswordHasher, typical_hash
+from sso_bridge.directory.sql import SqlUserDirectory
+from sso_bridge.dr.client import CommerceClient, DrConfigurationError, DrError, DrUnavailable
+from sso_bridge.schema import HEAD, current_version
+from sso_bridge.settings import Settings, SettingsError, load_settings
+from sso_bridge.store import RedisStore, StoreUnavailable
+
+Verdict = Literal["OK", "WARN", "FAIL"]
+
+#: The ERID of the test mint: no merchant user has it (ERIDs the bridge assigns are UUIDs).
+DOCTOR_ERID = "sso-bridge-doctor"
+HASH_SAMPLE = 1000
+_MIN_SCRUBBED = 6
+
+#: Formats whose hashes are cheap to brute-force (MD5/SHA-1/SHA-2 single rounds, unsalted
+#: digests): an offline attacker with the table recovers most passwords.
+WEAK_SCHEMES = frozenset(
+    {
+        "hex_md5",
+        "hex_sha1",
+        "django_salted_md5",
+        "django_salted_sha1",
+        "md5_crypt",
+        "ldap_md5_crypt",
+        "ldap_md5",
+        "ldap_sha1",
+        "ldap_sha256",
+        "ldap_sha384",
+        "ldap_sha512",
+        "ldap_salted_md5",
+        "ldap_salted_sha1",
+        "ldap_salted_sha256",
+        "ldap_salted_sha384",
+        "ldap_salted_sha512",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: Verdict
+    name: str
+    detail: str
+    hint: str = ""
+
+    def line(self) -> str:
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.verdict:<4}  {self.name}: {self.detail}{hint}"
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason: the exception type and, for SQL errors, the driver's first line.
+
+    SQL errors never carry bound values (engines use ``hide_parameters``); URLs are scrubbed by
+    the caller's secret filter.
+    """
+    cause = exc.__cause__
+    if isinstance(exc, DirectoryUnavailable) and isinstance(cause, SQLAlchemyError):
+        exc = cause  # the SQL backend wraps the driver's error: show the driver's words
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    first = text[0][:200] if text else ""
+    name = type(orig if orig is not None else exc).__name__
+    return f"{name}: {first}" if first and first != name else name
+
+
+def _safe_url(url: str) -> str:
+    """A database or Redis URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL (e.g. redis://): take it apart by hand
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values: list[str | None] = [
+        settings.dr_api_secret,
+        settings.dr_api_key,
+        *settings.rum_users.values(),
+        *settings.api_keys,
+        *settings.token_encryption_keys,
+        settings.directory.api_token,
+        settings.directory.api_password,
+        settings.rum_password_encryption.key if settings.rum_password_encryption else None,
+    ]
+    for url in (settings.database_url, settings.directory.url, settings.redis_url):
+        if url:
+            values.append(urlsplit(url).password)
+    if settings.directory.api_url:
+        values.append(urlsplit(settings.directory.api_url).password)
+    # Longest first, so a secret containing another is scrubbed whole. Very short values are
+    # left alone: scrubbing "s" would garble every line, and no check prints a secret anyway.
+    return sorted(
+        {value for value in values if value and len(value) >= _MIN_SCRUBBED}, key=len, reverse=True
+    )
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def check_configuration(settings: Settings) -> Iterator[Check]:
+    backend = settings.directory.backend
+    yield Check(
+        "OK",
+        "configuration",
+        f"settings valid; user directory backend {backend}; DR at {settings.dr_base_url}",
+    )
+    if not settings.rum_users:
+        yield Check(
+            "FAIL",
+            "configuration",
+            "no RUM credentials: `sso-bridge serve` refuses to start",
+            'set SSO_BRIDGE_RUM_USERS, e.g. \'{"dr": "<a long random password>"}\'',
+        )
+    if not settings.api_keys:
+        yield Check(
+            "WARN",
+            "configuration",
+            "no /v1 API keys: the merchant backend cannot open sessions or fetch tokens",
+            "set SSO_BRIDGE_API_KEYS, e.g. '[\"<a long random key>\"]'",
+        )
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return False
+    return not database.startswith("file:") and not Path(database).exists()
+
+
+def check_bridge_database(settings: Settings) -> Iterator[Check]:
+    name = "bridge database"
+    where = _safe_url(settings.database_url)
+    if _missing_sqlite_file(settings.database_url):
+        # Checked first: connecting would create an empty file as a side effect.
+        yield Check("FAIL", name, f"{where} does not exist", "run `sso-bridge db upgrade`")
+        return
+    engine = make_engine(settings.database_url)
+    try:
+        version = current_version(engine)
+    except SQLAlchemyError as exc:
+        yield Check(
+            "FAIL",
+            name,
+            f"{where} unreachable ({_why(exc)})",
+            "check SSO_BRIDGE_DATABASE_URL and that the database server runs",
+        )
+        return
+    finally:
+        engine.dispose()
+    if version == HEAD:
+        yield Check("OK", name, f"{where} reachable, schema at version {version} (current)")
+    elif version < HEAD:
+        yield Check(
+            "FAIL",
+            name,
+            f"{where} reachable, schema at version {version}, this release needs {HEAD}",
+            "run `sso-bridge db upgrade`",
+        )
+    else:
+        yield Check(
+            "FAIL",
+            name,
+            f"{where} schema at version {version} is newer than this release ({HEAD})",
+            "run the sso-bridge release that upgraded it",
+        )
+
+
+def _directory_where(settings: Settings) -> str:
+    if settings.directory.backend == "http":
+        parts = urlsplit(settings.directory.api_url or "")
+        port = f":{parts.port}" if parts.port else ""
+        return f"login API {parts.scheme}://{parts.hostname}{port}{parts.path}"
+    return f"{_safe_url(settings.directory.url)} table {settings.directory.table!r}"
+
+
+def check_directory(settings: Settings, directory: UserDirectory) -> Iterator[Check]:
+    name = "user directory"
+    where = _directory_where(settings)
+    hint = (
+        "check SSO_BRIDGE_DIRECTORY__API_URL and its credentials"
+        if settings.directory.backend == "http"
+        else "check SSO_BRIDGE_DIRECTORY__URL and that the database server runs"
+    )
+    if settings.directory.backend == "sql" and _missing_sqlite_file(settings.directory.url):
+        yield Check("FAIL", name, f"{where} does not exist", hint)
+        return
+    try:
+        directory.ping()
+    except Exception as exc:  # the doctor reports any failure, whatever its kind
+        yield Check("FAIL", name, f"{where} unreachable ({_why(exc)})", hint)
+        return
+    yield Check("OK", name, f"{where} reachable")
+    api_url = settings.directory.api_url
+    if settings.directory.backend == "http" and api_url:
+        parts = urlsplit(api_url)
+        if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+            yield Check(
+                "WARN",
+                name,
+                "the login API is plain http to another host: shoppers' passwords cross the "
+                "network unencrypted",
+                "use an https:// URL",
+            )
+
+
+def check_user_query(directory: UserDirectory, canary: str | None) -> Iterator[Check]:
+    name = "user query"
+    login = canary or "sso-bridge-doctor@invalid"
+    mapping_hint = "check SSO_BRIDGE_DIRECTORY__TABLE and the column mapping (__*_COLUMN)"
+    try:
+        user = directory.find_by_login(login)
+    except AmbiguousLogin:
+        yield Check(
+            "FAIL",
+            name,
+            f"several accounts match {login!r}: such logins are refused",
+            "make the login columns unique (case-insensitively)",
+        )
+        return
+    except Exception as exc:  # e.g. a mapped column that does not exist
+        hint = "" if isinstance(directory, HttpUserDirectory) else mapping_hint
+        yield Check("FAIL", name, f"lookup failed ({_why(exc)})", hint)
+        return
+    if canary is None:
+        yield Check(
+            "OK",
+            name,
+            "a lookup by login runs",
+            "pass --canary LOGIN to check that a real user is found",
+        )
+    elif user is None:
+        yield Check(
+            "FAIL",
+            name,
+            f"canary {canary!r} not found",
+            "check the login columns (SSO_BRIDGE_DIRECTORY__LOGIN_COLUMNS) or the login",
+        )
+    elif not user.active:
+        yield Check(
+            "WARN",
+            name,
+            f"canary {canary!r} found (user key {user.key}) but not active",
+            "check SSO_BRIDGE_DIRECTORY__ACTIVE_COLUMN, or pick an active user",
+        )
+    else:
+        yield Check("OK", name, f"canary {canary!r} found, user key {user.key}, active")
+
+
+def sample_hashes(engine: Engine, settings: Settings, limit: int = HASH_SAMPLE) -> list[str]:
+    password: ColumnClause[Any] = column(settings.directory.password_column)
+    query = (
+        select(password)
+        .select_from(table(settings.directory.table, password))
+        .where(password.is_not(None))
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [str(value) for value in connection.execute(query).scalars() if value]
+
+
+def check_hash_formats(settings: Settings, directory: UserDirectory) -> Iterator[Check]:
+    name = "password hashes"
+    if not isinstance(directory, SqlUserDirectory):
+        yield Check("OK", name, "not applicable: the login API verifies passwords itself")
+        return
+    try:
+        samples = sample_hashes(directory.engine, settings)
+    except SQLAlchemyError as exc:
+        yield Check(
+            "FAIL",
+            name,
+            f"cannot read the password column ({_why(exc)})",
+            "check SSO_BRIDGE_DIRECTORY__PASSWORD_COLUMN",
+        )
+        return
+    if not samples:
+        yield Check("WARN", name, "no password hashes in the user table", "is it the right table?")
+        return
+    yield from describe_hashes(samples, directory.hasher)
+
+
+def describe_hashes(samples: list[str], hasher: PasswordHasher) -> Iterator[Check]:
+    """A summary line, then one line per format and cost, most common first. No hash printed."""
+    name = "password hashes"
+    total = len(samples)
+    signatures = Counter(hasher.cost_signature(sample) for sample in samples)
+    schemes = {hasher.cost_signature(s): hasher.scheme_of(s) for s in samples}
+    typical = typical_hash(samples, hasher)
+    timed_like = hasher.cost_signature(typical) if typical else "unknown"
+    yield Check(
+        "OK",
+        name,
+        f"{total} sampled, {len(signatures)} format(s); unknown logins are timed like {timed_like}",
+    )
+    for signature, count in signatures.most_common():
+        scheme = schemes[signature]
+        share = f"{count} of {total}"
+        if scheme is None or signature == "unknown":
+            yield Check(
+                "WARN",
+                name,
+                f"unrecognised format: {share}; these users cannot sign in",
+                "see README 'Passwords' for the supported formats",
+            )
+        elif scheme in WEAK_SCHEMES:
+            yield Check(
+                "WARN",
+                name,
+                f"{signature}: {share} (legacy weak format)",
+                "set SSO_BRIDGE_DIRECTORY__UPGRADE_HASHES=true to rehash at the next sign-in",
+            )
+        else:
+            yield Check("OK", name, f"{signature}: {share}")
+
+
+def check_cache(settings: Settings) -> Iterator[Check]:
+    name = "redis"
+    if not settings.redis_url:
+        yield Check(
+            "WARN",
+            name,
+            "no SSO_BRIDGE_REDIS_URL: in-process cache, fine for one process only",
+            "set SSO_BRIDGE_REDIS_URL for several workers or replicas",
+        )
+        return
+    where = _safe_url(settings.redis_url)
+    store = RedisStore.from_url(
+        settings.redis_url, prefix=settings.redis_key_prefix, timeout=settings.redis_timeout
+    )
+    key = "doctor:probe"
+    started = time.monotonic()
+    try:
+        store.set(key, b"1", 10)
+        round_trip = store.get(key) == b"1"
+        store.delete(key)
+    except StoreUnavailable as exc:
+        yield Check(
+            "FAIL",
+            name,
+            f"{where} unreachable ({exc})",
+            "check SSO_BRIDGE_REDIS_URL, the server, SSO_BRIDGE_REDIS_TIMEOUT",
+        )
+        return
+    finally:
+        store.client.close()
+    elapsed = (time.monotonic() - started) * 1000
+    if not round_trip:
+        yield Check("FAIL", name, f"{where} does not keep what is written", "a read-only replica?")
+        return
+    yield Check("OK", name, f"{where} reachable, write/read/delete in {elapsed:.1f} ms")
+
+
+def check_digital_river(settings: Settings) -> Iterator[Check]:
+    name = "digital river"
+    if not (settings.dr_api_key and settings.dr_api_secret):
+        yield Check(
+            "WARN",
+            name,
+            "no DR credentials: /v1/tokens is disabled",
+            "set SSO_BRIDGE_DR_API_KEY and SSO_BRIDGE_DR_API_SECRET",
+        )
+        return
+    client = CommerceClient(
+        base_url=settings.dr_base_url,
+        api_key=settings.dr_api_key,
+        api_secret=settings.dr_api_secret,
+        connect_timeout=min(1.0, settings.dr_timeout),
+        read_timeout=settings.dr_timeout,
+        deadline=max(settings.dr_timeout, 3.0),
+    )
+    with client:
+        try:
+            token = client.mint_token(DOCTOR_ERID)
+        except DrConfigurationError as exc:
+            yield Check(
+                "FAIL",
+                name,
+                f"test mint refused: {exc.code} (HTTP {exc.status}) at {settings.dr_base_url}",
+                "check SSO_BRIDGE_DR_API_KEY and SSO_BRIDGE_DR_API_SECRET",
+            )
+            return
+        except DrUnavailable as exc:
+            yield Check(
+                "FAIL",
+                name,
+                f"test mint failed: {exc.code} at {settings.dr_base_url}",
+                "check SSO_BRIDGE_DR_BASE_URL and outbound network access",
+            )
+            return
+        except DrError as exc:
+            status = f"HTTP {exc.status}" if exc.status is not None else "no response"
+            yield Check("FAIL", name, f"test mint failed: {exc.code} ({status})")
+            return
+        yield Check(
+            "OK",
+            name,
+            f"test mint for ERID {DOCTOR_ERID!r}: {token.token_type} token, "
+            f"expires_in {token.expires_in} s",
+        )
+        try:
+            client.revoke_token(token.access_token)
+        except DrError as exc:
+            yield Check(
+                "WARN",
+                name,
+                f"the test token could not be revoked ({exc.code}); it expires by itself",
+            )
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def run_checks(settings: Settings, canary: str | None) -> Iterator[Check]:
+    from sso_bridge.services import build_directory
+
+    yield from check_configuration(settings)
+    yield from check_bridge_database(settings)
+    directory = build_directory(settings)
+    try:
+        yield from check_directory(settings, directory)
+        yield from check_user_query(directory, canary)
+        yield from check_hash_formats(settings, directory)
+    finally:
+        close: Callable[[], None] | None = getattr(directory, "close", None)
+        if isinstance(directory, SqlUserDirectory):
+            directory.engine.dispose()
+        elif close is not None:
+            close()
+    yield from check_cache(settings)
+    yield from check_digital_river(settings)
+
+
+def run_doctor(
+    echo: Callable[[str], None],
+    *,
+    canary: str | None = None,
+    raw: Mapping[str, Any] | None = None,
+) -> int:
+    """Print one line per check through ``echo``; the exit status (0: no FAIL, 1: some FAIL)."""
+    try:
+        settings = load_settings(raw)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            echo(Check("FAIL", "configuration", problem).line())
+        echo("doctor: configuration invalid, nothing else checked")
+        return 1
+    secrets = _secrets(settings)
+    counts: Counter[str] = Counter()
+    for check in run_checks(settings, canary):
+        counts[check.verdict] += 1
+        line = check.line()
+        for secret in secrets:
+            line = line.replace(secret, "[redacted]")
+        echo(line)
+    echo(f"doctor: {counts['OK']} OK, {counts['WARN']} WARN, {counts['FAIL']} FAIL")
+    return 1 if counts["FAIL"] else 0

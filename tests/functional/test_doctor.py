@@ -1,0 +1,213 @@
+"""`sso-bridge doctor`, the real console script, against real SQLite, Redis and the DR simulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from passlib.hash import hex_md5, md5_crypt
+from sqlalchemy import MetaData
+
+from sso_bridge.db import make_engine
+from sso_bridge.schema import HEAD, upgrade
+from sso_bridge.simulator.server import SimulatorServer
+from tests.conftest import REDIS_URL
+from tests.helpers import (
+    API_KEY,
+    RUM_PASSWORD,
+    SAMPLE_USERS,
+    bridge_config,
+    seed_users,
+    users_table,
+    with_simulator,
+)
+from tests.servers import config_environment
+
+SCRIPT = Path(sys.prefix) / "bin" / "sso-bridge"
+SECRETS = [RUM_PASSWORD, "rum-basic-secret-2", API_KEY, "sim-api-secret", "wrong-dr-secret-42"]
+
+
+@dataclass
+class Run:
+    code: int
+    lines: list[str]
+    output: str
+
+    def with_verdict(self, verdict: str) -> list[str]:
+        return [line for line in self.lines if line.startswith(verdict)]
+
+    def check(self, name: str) -> list[str]:
+        return [line for line in self.lines if line[6:].startswith(name + ":")]
+
+
+def doctor(config: dict[str, Any], *args: str, cwd: Path) -> Run:
+    if not SCRIPT.exists():
+        pytest.fail(f"{SCRIPT} is missing: install the project (pip install -e .)", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSO_BRIDGE_")}
+    env.update(config_environment(config))
+    done = subprocess.run(
+        ["timeout", "-k", "5", "60", str(SCRIPT), "doctor", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    return Run(done.returncode, done.stdout.splitlines(), output)
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def config(tmp_path: Path, redis_prefix: str, simulator: SimulatorServer) -> dict[str, Any]:
+    merchant = f"sqlite:///{tmp_path / 'merchant.sqlite3'}"
+    bridge = f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+    seed_users(make_engine(merchant))
+    upgrade(make_engine(bridge))
+    base = bridge_config(
+        merchant_url=merchant, bridge_url=bridge, redis_url=REDIS_URL, redis_prefix=redis_prefix
+    )
+    return with_simulator(base, simulator.url)
+
+
+def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_path: Path) -> None:
+    run = doctor(config, "--canary", "demo@example.com", cwd=tmp_path)
+
+    assert run.code == 0, run.output
+    assert run.with_verdict("FAIL") == [] and run.with_verdict("WARN") == [], run.output
+    for name in (
+        "configuration",
+        "bridge database",
+        "user directory",
+        "user query",
+        "password hashes",
+        "redis",
+        "digital river",
+    ):
+        assert run.check(name), f"no {name!r} line in:\n{run.output}"
+    assert f"schema at version {HEAD} (current)" in run.check("bridge database")[0]
+    assert "canary 'demo@example.com' found" in run.check("user query")[0]
+    hashes = "\n".join(run.check("password hashes"))
+    assert f"{len(SAMPLE_USERS)} sampled, 4 format(s)" in hashes
+    for scheme in ("argon2:", "bcrypt:4", "django_pbkdf2_sha256:1000", "phpass:7"):
+        assert scheme in hashes, hashes
+    assert "expires_in" in run.check("digital river")[0]
+    assert run.lines[-1] == "doctor: 11 OK, 0 WARN, 0 FAIL"
+    for secret in SECRETS:
+        assert secret not in run.output
+
+
+def test_legacy_and_unknown_hash_formats_warn(config: dict[str, Any], tmp_path: Path) -> None:
+    engine = make_engine(config["DIRECTORY"]["URL"])
+    users = users_table(MetaData())
+    with engine.begin() as connection:
+        for index, stored in enumerate(
+            [md5_crypt.hash("old-1"), hex_md5.hash("old-2"), "not-a-hash-at-all"]
+        ):
+            connection.execute(
+                users.insert().values(
+                    email=f"legacy{index}@example.com", password=stored, active=True
+                )
+            )
+
+    run = doctor(config, cwd=tmp_path)
+
+    assert run.code == 0, run.output  # WARN is not FAIL
+    warnings = "\n".join(run.with_verdict("WARN"))
+    assert "md5_crypt: 1 of 10 (legacy weak format)" in warnings
+    assert "hex_md5: 1 of 10 (legacy weak format)" in warnings
+    assert "unrecognised format: 1 of 10" in warnings
+    assert "not-a-hash-at-all" not in run.output and "$1$" not in run.output
+    assert "pass --canary LOGIN" in run.check("user query")[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "failing", "expected"),
+    [
+        (
+            {"DR_API_SECRET": "wrong-dr-secret-42"},
+            (),
+            "digital river",
+            ["invalid_client", "SSO_BRIDGE_DR_API_SECRET"],
+        ),
+        ({}, ("--canary", "nobody@example.com"), "user query", ["'nobody@example.com' not found"]),
+        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, (), "redis", ["unreachable"]),
+        ({"DR_BASE_URL": "http://127.0.0.1:1"}, (), "digital river", ["test mint failed"]),
+        (
+            {"DIRECTORY": {"URL": "", "LOGIN_COLUMNS": ["email"], "EMAIL_COLUMN": "mail"}},
+            (),
+            "user query",
+            ["no such column", "mail", "__*_COLUMN"],
+        ),
+        ({"RUM_USERS": {}}, (), "configuration", ["no RUM credentials"]),
+    ],
+    ids=["wrong-dr-secret", "missing-canary", "redis-down", "dr-down", "bad-column", "no-rum"],
+)
+def test_a_failing_check_is_named_and_exits_1(
+    config: dict[str, Any],
+    tmp_path: Path,
+    change: dict[str, Any],
+    args: tuple[str, ...],
+    failing: str,
+    expected: list[str],
+) -> None:
+    if "DIRECTORY" in change:  # the same merchant database, mapped differently
+        change = {**change, "DIRECTORY": {**change["DIRECTORY"], "URL": config["DIRECTORY"]["URL"]}}
+    run = doctor({**config, **change}, *args, cwd=tmp_path)
+
+    assert run.code == 1, run.output
+    failed = [line for line in run.with_verdict("FAIL") if line[6:].startswith(failing + ":")]
+    assert failed, run.output
+    for text in expected:
+        assert text in failed[0], failed[0]
+    # Every check still ran and reported.
+    assert run.lines[-1].startswith("doctor: ") and "1 FAIL" in run.lines[-1], run.output
+    for secret in SECRETS:
+        assert secret not in run.output
+
+
+@pytest.mark.parametrize(
+    ("exists", "expected"),
+    [(True, "schema at version 0, this release needs"), (False, "not exist")],
+)
+def test_a_bridge_database_not_upgraded_fails_with_the_hint(
+    config: dict[str, Any], tmp_path: Path, exists: bool, expected: str
+) -> None:
+    path = tmp_path / "fresh.sqlite3"
+    if exists:
+        with make_engine(f"sqlite:///{path}").connect():
+            pass
+
+    run = doctor({**config, "DATABASE_URL": f"sqlite:///{path}"}, cwd=tmp_path)
+
+    assert run.code == 1, run.output
+    [line] = run.check("bridge database")
+    assert line.startswith("FAIL") and expected in line and "run `sso-bridge db upgrade`" in line
+    assert path.exists() == exists  # the doctor never creates the database
+
+
+def test_invalid_configuration_reports_every_problem(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    broken = {**config, "DIRECTORY": {"BACKEND": "ldap"}, "REDIS_TIMEOUT": "soon"}
+
+    run = doctor(broken, cwd=tmp_path)
+
+    assert run.code == 1, run.output
+    failures = "\n".join(run.with_verdict("FAIL"))
+    assert "SSO_BRIDGE_DIRECTORY__BACKEND: must be sql or http" in failures
+    assert "SSO_BRIDGE_REDIS_TIMEOUT: must be a number" in failures
+    for secret in SECRETS:
+        assert secret not in run.output
