@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 
 class StoreUnavailable(Exception):
@@ -59,7 +62,7 @@ def _ms(seconds: float) -> int:
 
 
 class RedisStore:
-    def __init__(self, *, client: redis.Redis, prefix: str = "") -> None:
+    def __init__(self, *, client: Any, prefix: str = "") -> None:
         self._client = client
         self._prefix = prefix
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
@@ -68,17 +71,31 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisStore:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        """``redis://`` / ``rediss://`` / ``unix://`` for one server, and two extensions:
+
+        - ``redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]``: ask
+          the Sentinels which server is the master (and again after a failover);
+        - ``redis+cluster://[:password@]host:port``: Redis Cluster (keys of one user share a
+          ``{ERID}`` hash tag, so every script touches one slot).
+        """
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client: Any
+        if url.startswith("redis+sentinel://"):
+            client = _sentinel_master(url, options)
+        elif url.startswith("redis+cluster://"):
+            client = RedisCluster.from_url(
+                "redis://" + url.removeprefix("redis+cluster://"), **options
+            )
+        else:
+            client = redis.Redis.from_url(url, health_check_interval=0, **options)
         return cls(client=client, prefix=prefix)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Any:
         return self._client
 
     def _key(self, key: str) -> str:
@@ -86,10 +103,10 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         try:
-            value = self._client.get(self._key(key))
+            value: bytes | None = self._client.get(self._key(key))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        return value  # type: ignore[return-value]
+        return value
 
     def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool:
         try:
@@ -127,6 +144,31 @@ class RedisStore:
             self._client.ping()
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def _sentinel_master(url: str, options: dict[str, Any]) -> redis.Redis:
+    """A client that asks the Sentinels for the current master (and again after failover)."""
+    parsed = urlsplit(url)
+    hosts = []
+    for part in parsed.netloc.rpartition("@")[2].split(","):
+        host, _, port = part.rpartition(":")
+        hosts.append((host.strip("[]") or "127.0.0.1", int(port or 26379)))
+    path = [piece for piece in parsed.path.split("/") if piece]
+    if not path:
+        raise ValueError("redis+sentinel:// URLs name the master: .../<master name>[/<db>]")
+    password = unquote(parsed.password) if parsed.password else None
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts,
+        sentinel_kwargs={
+            "socket_timeout": options["socket_timeout"],
+            "socket_connect_timeout": options["socket_connect_timeout"],
+        },
+        password=password,
+        db=int(path[1]) if len(path) > 1 else 0,
+        **options,
+    )
+    master: redis.Redis = sentinel.master_for(path[0])  # type: ignore[no-untyped-call]
+    return master
 
 
 class InMemoryStore:

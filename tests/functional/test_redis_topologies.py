@@ -1,0 +1,167 @@
+"""Redis Sentinel and Redis Cluster, each built from our own redis-server processes on free
+ports (the machine's shared Redis is never touched)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from sso_bridge.store import RedisStore, StoreUnavailable
+from tests.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for_ping(port: int) -> None:
+    client = redis.Redis(port=port, socket_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if client.ping():
+                return
+        except redis.RedisError:
+            time.sleep(0.05)
+    raise RuntimeError(f"redis on {port} did not start")
+
+
+class Processes:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def redis(self, port: int, *extra: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.running.append(process)
+        _wait_for_ping(port)
+        return process
+
+    def sentinel(self, port: int, master_port: int) -> None:
+        config = self.directory / f"sentinel-{port}.conf"
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\n"
+            f"sentinel monitor bridge 127.0.0.1 {master_port} 1\n"
+            "sentinel down-after-milliseconds bridge 500\n"
+            "sentinel failover-timeout bridge 2000\n"
+        )
+        process = subprocess.Popen(
+            ["redis-server", str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.running.append(process)
+        _wait_for_ping(port)
+
+    def stop_all(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    owned = Processes(tmp_path)
+    yield owned
+    owned.stop_all()
+
+
+def test_sentinel_failover_is_followed_without_a_restart(processes: Processes) -> None:
+    master_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
+    master = processes.redis(master_port)
+    processes.redis(replica_port, "--replicaof", "127.0.0.1", str(master_port))
+    processes.sentinel(sentinel_port, master_port)
+    store = RedisStore.from_url(
+        f"redis+sentinel://127.0.0.1:{sentinel_port}/bridge", prefix="t:", timeout=0.5
+    )
+    assert store.set("k", b"before", 30)
+    assert store.get("k") == b"before"
+
+    master.kill()
+    master.wait()
+    recovered = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            store.set("k2", b"after", 30)
+            recovered = store.get("k2") == b"after"
+        except StoreUnavailable:
+            recovered = False
+        if recovered:
+            break
+        time.sleep(0.2)
+    assert recovered, "the store did not follow the Sentinel failover"
+    info = redis.Redis(port=replica_port).info("replication")
+    assert info["role"] == "master"
+
+
+def test_cluster_keeps_each_users_keys_in_one_slot(processes: Processes) -> None:
+    ports = [free_port() for _ in range(3)]
+    for port in ports:
+        processes.redis(
+            port,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            f"nodes-{port}.conf",
+            "--cluster-node-timeout",
+            "2000",
+        )
+    created = subprocess.run(
+        [
+            "redis-cli",
+            "--cluster",
+            "create",
+            *(f"127.0.0.1:{p}" for p in ports),
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout[-500:]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if b"cluster_state:ok" in redis.Redis(port=ports[0]).execute_command("CLUSTER INFO"):
+            break
+        time.sleep(0.1)
+
+    store = RedisStore.from_url(f"redis+cluster://127.0.0.1:{ports[0]}", prefix="sso:", timeout=1.0)
+    erid = "5A420B10-9FBA-4A86-8C30-902399ABB48E"
+    # The broker's keys for one user (token, lock, negative entry) share the {ERID} tag.
+    keys = [f"tok:{{{erid}}}", f"lock:{{{erid}}}", f"neg:{{{erid}}}", f"tok:{{{erid}}}:s:ab"]
+    cluster = store.client
+    slots = {cluster.keyslot("sso:" + key) for key in keys}
+    assert len(slots) == 1
+    assert store.set(keys[1], b"owner", 5, only_if_absent=True)
+    assert not store.set(keys[1], b"other", 5, only_if_absent=True)
+    assert store.extend_if_equals(keys[1], b"owner", 10)
+    assert not store.delete_if_equals(keys[1], b"other")
+    assert store.delete_if_equals(keys[1], b"owner")
+    assert [store.increment("rate:dr:1", 5) for _ in range(3)] == [1, 2, 3]
+    # Many users spread over the three masters.
+    spread = {cluster.keyslot(f"sso:tok:{{user-{n}}}") // 5462 for n in range(50)}
+    assert len(spread) == 3
