@@ -24,7 +24,7 @@ def normalise_url(url: str) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
-def make_engine(url: str, *, pool_size: int = 5, timeout: float = 5.0) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, timeout: float = 2.0) -> Engine:
     """An engine with a connection pool (never a connection per request) and bounded waits."""
     parsed = normalise_url(url)
     # hide_parameters: SQL errors must never carry bound values (hashes, emails) into logs.
@@ -38,7 +38,11 @@ def make_engine(url: str, *, pool_size: int = 5, timeout: float = 5.0) -> Engine
         kwargs["max_overflow"] = pool_size
         kwargs["pool_timeout"] = timeout
         if parsed.get_backend_name() == "postgresql":
-            kwargs["connect_args"] = {"connect_timeout": max(1, int(timeout))}
+            # A statement that runs past 5 s is cancelled: no request waits on a stuck query.
+            kwargs["connect_args"] = {
+                "connect_timeout": max(1, int(timeout)),
+                "options": "-c statement_timeout=5000",
+            }
         else:
             kwargs["connect_args"] = {
                 "connect_timeout": max(1, int(timeout)),
