@@ -209,7 +209,14 @@ class Environment:
             "SSO_BRIDGE_DR_API_SECRET": "sim-api-secret",
             "SSO_BRIDGE_DR_CALLS_PER_SECOND": "1000",
             "SSO_BRIDGE_LOG_LEVEL": "WARNING",
+            # As deployed: metrics of every worker aggregated through files (multiprocess mode).
+            "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_directory()),
         }
+
+    def _metrics_directory(self) -> Path:
+        directory = self.workdir / f"metrics-{secrets.token_hex(4)}"
+        directory.mkdir()
+        return directory
 
     def start_bridge(self, name: str) -> GunicornApp:
         return GunicornApp(

@@ -19,7 +19,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     the environment and TOML file, so tests are hermetic; without it the app reads
     ``SSO_BRIDGE_*`` and ``SSO_BRIDGE_CONFIG``.
     """
-    from sso_bridge import api, openapi, ops
+    from sso_bridge import api, ops
     from sso_bridge.logs import configure_logging
     from sso_bridge.rum import views as rum_views
     from sso_bridge.services import EXTENSION, build_services
@@ -35,5 +35,4 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     app.register_blueprint(rum_views.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(ops.blueprint)
-    app.register_blueprint(openapi.blueprint)
     return app

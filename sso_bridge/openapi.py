@@ -13,11 +13,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
-from flask import Blueprint, Response, jsonify
+__all__ = ["OPENAPI_DOCUMENT"]
 
-__all__ = ["OPENAPI_DOCUMENT", "blueprint"]
-
-blueprint = Blueprint("openapi", __name__)
 
 
 def _package_version() -> str:
@@ -451,7 +448,3 @@ OPENAPI_DOCUMENT: Final[dict[str, Any]] = {
     },
 }
 
-
-@blueprint.get("/openapi.json")
-def openapi_json() -> Response:
-    return jsonify(OPENAPI_DOCUMENT)

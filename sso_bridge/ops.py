@@ -20,6 +20,15 @@ def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
+@blueprint.get("/openapi.json")
+def openapi_json() -> Response:
+    # Imported on first use: the document is only ever read by humans and API tooling, so
+    # workers do not pay for it (import time, memory) until someone asks.
+    from sso_bridge.openapi import OPENAPI_DOCUMENT
+
+    return jsonify(OPENAPI_DOCUMENT)
+
+
 @blueprint.get("/metrics")
 def metrics_endpoint() -> Response:
     body, content_type = metrics.render()

@@ -48,7 +48,7 @@ import requests.auth
 # client authentication (a requests `AuthBase`), and bearer signing. Its `OAuth2Session.fetch_token`
 # is not used: it has no deadline/retry policy, parses only RFC 6749 error bodies, and rejects DR's
 # quirks (`{"token": {...}}` wrapping, string `expires_in`). The HTTP exchange is ours.
-from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
+from authlib.oauth2.auth import ClientAuth, TokenAuth
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 __all__ = [
@@ -461,6 +461,41 @@ _Json: TypeAlias = object
 _Params: TypeAlias = Mapping[str, str]
 
 
+class _RequestsClientAuth(requests.auth.AuthBase):
+    """Authlib's client authentication (``client_secret_basic``) as a requests auth hook.
+
+    Authlib's own adapter lives in ``authlib.integrations.requests_client``, whose import pulls
+    in its whole OAuth client stack (about 11 MiB per worker); the protocol part we use is this
+    small class of ``authlib.oauth2.auth``.
+    """
+
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        self._auth = ClientAuth(client_id, client_secret, "client_secret_basic")
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url, headers, body = self._auth.prepare(
+            request.method, request.url, request.headers, request.body
+        )
+        request.url = url
+        request.headers.update(headers)
+        request.body = body
+        return request
+
+
+class _RequestsBearerAuth(requests.auth.AuthBase):
+    """Authlib's bearer token placement as a requests auth hook (see `_RequestsClientAuth`)."""
+
+    def __init__(self, access_token: str) -> None:
+        self._auth = TokenAuth({"access_token": access_token, "token_type": "bearer"})
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.url, headers, request.body = self._auth.prepare(
+            request.url, request.headers, request.body
+        )
+        request.headers.update(headers)
+        return request
+
+
 class CommerceClient:
     """Digital River Commerce API client (tokens, shoppers, private stores).
 
@@ -534,9 +569,7 @@ class CommerceClient:
             # never ride along on another's, so the jar accepts and returns nothing.
             session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._session = session
-        self._client_auth: requests.auth.AuthBase = OAuth2ClientAuth(
-            api_key, api_secret, "client_secret_basic"
-        )
+        self._client_auth: requests.auth.AuthBase = _RequestsClientAuth(api_key, api_secret)
         _install_log_redaction()
 
     def __repr__(self) -> str:
@@ -700,7 +733,7 @@ class CommerceClient:
         end = start + (self._deadline if deadline is None else deadline)
         secrets = (*secrets, self._api_secret, bearer or "")
         if bearer is not None:
-            auth = OAuth2Auth({"access_token": bearer, "token_type": "bearer"})
+            auth = _RequestsBearerAuth(bearer)
         url = self._base_url + path
         error: DrError | None = None
         attempt = 0

@@ -35,10 +35,7 @@ def simulator() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 def openapi_app(real_config: dict[str, Any], simulator: SimulatorServer) -> Flask:
-    app = create_app(with_simulator(real_config, simulator.url))
-    if "openapi" not in app.blueprints:  # until create_app registers it
-        app.register_blueprint(openapi.blueprint)
-    return app
+    return create_app(with_simulator(real_config, simulator.url))
 
 
 @pytest.fixture
