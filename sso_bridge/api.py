@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from sso_bridge.directory.base import AmbiguousLogin, DirectoryUser
 from sso_bridge.dr.broker import TokenUnavailable
@@ -31,7 +31,9 @@ _TOKEN_FIELDS = frozenset({*_USER_FIELDS, "drSessionToken"})
 
 @blueprint.before_request
 def _authenticate() -> None:
-    require_bearer(services().api_keys)
+    found = services()
+    g.services = found  # looked up once per request
+    require_bearer(found.api_keys)
 
 
 def json_body(found: Services, allowed: frozenset[str]) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser |
 
 @blueprint.post("/tokens")
 def create_token() -> Response:
-    found = services()
+    found: Services = g.services
     if found.tokens is None:
         raise DependencyUnavailable("Digital River is not configured (SSO_BRIDGE_DR_API_KEY).")
     body = json_body(found, _TOKEN_FIELDS)

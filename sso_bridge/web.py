@@ -91,7 +91,7 @@ def require_body_limit(limit: int) -> None:
 
 
 def require_bearer(api_keys: frozenset[bytes]) -> None:
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("A bearer API key is required.")

@@ -98,6 +98,8 @@ class BrokerPolicy:
         return 2 * self.mint_deadline + 1.0
 
 
+_OPENED_LIMIT = 10_000  # opened cache values kept per process (a few MiB at most)
+
 CIRCUIT_OPEN_KEY = "cb:dr:open"
 CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 
@@ -132,6 +134,7 @@ class TokenBroker:
         self._ensure_shopper = ensure_shopper
         self._on_minted = on_minted
         self._clock = clock
+        self._opened: dict[tuple[str, bytes], CachedToken] = {}
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="token-refresh")
@@ -150,11 +153,21 @@ class TokenBroker:
         raw = self._store.get(key)
         if raw is None:
             return None
+        # The same sealed bytes always open to the same token: remember the opened value so a
+        # cache hit costs one Redis GET and a dict lookup, not a decryption. Redis stays the
+        # source of truth (a revoked or replaced token is a different or missing value).
+        opened = self._opened.get((key, raw))
+        if opened is not None:
+            return opened
         try:
-            return CachedToken.decode(self._sealer.open(raw, context=key))
+            opened = CachedToken.decode(self._sealer.open(raw, context=key))
         except (SealError, ValueError, UnicodeDecodeError):
             log.warning("cached token could not be opened; treating it as a miss")
             return None
+        if len(self._opened) >= _OPENED_LIMIT:
+            self._opened.clear()
+        self._opened[(key, raw)] = opened
+        return opened
 
     def _margin(self, entry: CachedToken) -> float:
         life = entry.expires_at - entry.issued_at
