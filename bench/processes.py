@@ -266,6 +266,7 @@ class GunicornApp:
         env: Mapping[str, str],
         workers: int = GUNICORN_WORKERS,
         threads: int = GUNICORN_THREADS,
+        worker_class: str = WORKER_CLASS,
     ) -> None:
         self.name = name
         self.port = free_port()
@@ -277,7 +278,7 @@ class GunicornApp:
         self.args = [
             sys.executable, "-m", "gunicorn",
             "--workers", str(workers),
-            "--worker-class", WORKER_CLASS,
+            "--worker-class", worker_class,
             "--threads", str(threads),
             "--bind", f"{LOCALHOST}:{self.port}",
             "--log-level", "warning",

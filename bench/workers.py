@@ -1,0 +1,111 @@
+"""``python -m bench.workers``: the measurement behind config/gunicorn.conf.py's worker choice.
+
+Cache-hit ``POST /v1/tokens`` (the path that must be nearly free) under several gunicorn worker
+settings on this machine, each run against the same Redis and warm token, configurations taken in
+rotation round by round so machine noise spreads over all of them. Login throughput is bounded by
+the hash whatever the worker class (CPU-bound, one verification per core), so it is not repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.load import LoadResult, Wrk, send
+from bench.processes import GunicornApp, ProcessGroup
+from bench.scenarios import WARM_USER_KEY, Environment, Plan, token_request
+
+CONFIGURATIONS = [  # (label, worker class, workers, threads)
+    ("gthread 2 workers x 4 threads (shipped)", "gthread", 2, 4),
+    ("gthread 2 workers x 8 threads", "gthread", 2, 8),
+    ("gthread 4 workers x 2 threads", "gthread", 4, 2),
+    ("sync 2 workers", "sync", 2, 1),
+    ("sync 4 workers", "sync", 4, 1),
+]
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "workers.md"
+
+
+def _say(message: str) -> None:
+    print(f"[bench.workers] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.workers", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    results: dict[tuple[str, int], list[LoadResult]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="sso-bridge-workers-") as directory,
+        ProcessGroup() as group,
+    ):
+        workdir = Path(directory)
+        env = Environment(group, workdir, Plan.full(), _say)
+        env.prepare_databases()
+        env.redis.start()
+        env.simulator.start()
+        apps = []
+        for label, worker_class, workers, threads in CONFIGURATIONS:
+            app = GunicornApp(
+                group,
+                workdir,
+                name=label.split(" (")[0].replace(" ", "-"),
+                app="sso_bridge:create_app()",
+                env=env.bridge_environment(),
+                workers=workers,
+                threads=threads,
+                worker_class=worker_class,
+            )
+            apps.append((label, app.start()))
+        request = token_request(WARM_USER_KEY)
+        if send(apps[0][1].url, request).status != 200:
+            raise SystemExit("the first token request failed")
+        wrk = Wrk(workdir)
+        for connections in (4, 32):
+            for _, app in apps:  # warm-up
+                wrk.run(app.url, request, connections=connections, seconds=1)
+            for round_number in range(args.rounds):
+                rotation = apps[round_number % len(apps) :] + apps[: round_number % len(apps)]
+                for label, app in rotation:
+                    result = wrk.run(
+                        app.url, request, connections=connections, seconds=args.seconds
+                    )
+                    results.setdefault((label, connections), []).append(result)
+                    _say(
+                        f"{connections} conns, {label}: {result.rps:,.0f}/s "
+                        f"p99 {result.p99_ms:.2f} ms"
+                    )
+    lines = [
+        "| gunicorn workers | conns | requests/s | p50 ms | p99 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for (label, connections), runs in results.items():
+        lines.append(
+            f"| {label} | {connections} | {statistics.median(r.rps for r in runs):,.0f} | "
+            f"{statistics.median(r.p50_ms for r in runs):.2f} | "
+            f"{statistics.median(r.p99_ms for r in runs):.2f} | "
+            f"{sum(r.non_2xx + r.socket_errors for r in runs)} |"
+        )
+    text = "\n".join(
+        [
+            f"Command: `python -m bench.workers --seconds {args.seconds:g} "
+            f"--rounds {args.rounds}` (medians of the rounds)",
+            "",
+            *lines,
+            "",
+        ]
+    )
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
