@@ -81,7 +81,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(seconds=5, rounds=3, warmup_seconds=2, concurrencies=(4, 32),
+        return cls(seconds=5, rounds=5, warmup_seconds=2, concurrencies=(4, 32),
                    login_connections=GUNICORN_WORKERS * GUNICORN_THREADS, login_seconds=8,
                    stampede_requests=200, stampede_users=10, fault_seconds=5,
                    fault_connections=32, hang_users=8)
