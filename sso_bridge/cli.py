@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
@@ -13,8 +14,12 @@ from sso_bridge import create_app
 from sso_bridge.db import make_engine
 from sso_bridge.identity import IdentityConflict, IdentityMap
 from sso_bridge.schema import SchemaOutOfDate, require_current, upgrade
-from sso_bridge.services import Services
 from sso_bridge.settings import SettingsError, load_settings, raw_from_environment
+
+if TYPE_CHECKING:
+    # Not at run time: `serve` must not import prometheus_client before gunicorn's master has
+    # set PROMETHEUS_MULTIPROC_DIR, or every worker would keep its metrics to itself.
+    from sso_bridge.services import Services
 
 
 @click.group()
@@ -46,7 +51,10 @@ def _fail(message: str) -> None:
 def serve(bind: str | None, workers: int | None) -> None:
     """Run the production server (gunicorn)."""
     from sso_bridge.gunicorn_app import BridgeServer
+    from sso_bridge.gunicorn_hooks import prepare_metrics_directory
 
+    # First, before anything imports prometheus_client: workers aggregate through this directory.
+    prepare_metrics_directory()
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -252,14 +252,19 @@ class TokenBroker:
             token = self._client.mint_token(
                 erid, dr_session_token=session_token, deadline=self._policy.mint_deadline
             )
-        except (DrUnavailable, DrRateLimited, DrConfigurationError) as exc:
-            self._remember_failure(negative_key, exc)
-            raise TokenUnavailable(
-                "Digital River could not issue a token", retry_after=self._retry_after(exc)
-            ) from exc
         except DrError as exc:
+            metrics.TOKEN_MINTS.labels(outcome="failed").inc()
+            metrics.DR_ERRORS.labels(kind=type(exc).__name__).inc()
             self._remember_failure(negative_key, exc)
-            raise TokenUnavailable("Digital River refused to issue a token") from exc
+            transient = isinstance(exc, DrUnavailable | DrRateLimited | DrConfigurationError)
+            reason = (
+                "Digital River could not issue a token"
+                if transient
+                else "Digital River refused to issue a token"
+            )
+            raise TokenUnavailable(reason, retry_after=self._retry_after(exc)) from exc
+        metrics.TOKEN_MINTS.labels(outcome="minted").inc()
+        metrics.MINT_SECONDS.observe(time.monotonic() - started)
         log.info(
             "minted a DR token",
             extra={

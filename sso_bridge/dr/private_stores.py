@@ -72,6 +72,7 @@ class PrivateStoreAuthorizer:
                     self._client.authorize_purchase_plan(
                         access_token, grant.plan_id, grant.target_market_id, **grant.rule
                     )
+                    metrics.PRIVATE_STORE_AUTHORIZATIONS.labels(outcome="authorized").inc()
                     log.info(
                         "token authorized for a private store",
                         extra={"erid": erid, "purchase_plan": grant.plan_id},
