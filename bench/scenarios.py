@@ -47,6 +47,7 @@ from bench.processes import (
     rss_mib,
 )
 from bench.report import INFO, Report, Row, fmt, ratio, verdict
+from sso_bridge.rum.samples import dr_login_request
 
 API_KEY = "bench-api-key"
 RUM_USER, RUM_PASSWORD = "dr", "bench-rum-password"
@@ -54,7 +55,6 @@ REDIS_PREFIX = "bench:"
 BASELINE_KEY = "bench-baseline:value"
 WARM_USER_KEY = "1"  # demo@example.com, the first seeded user
 LOGIN, PASSWORD = "demo@example.com", "123123"  # its password, stored as argon2id
-RUM_NS = "http://integration.digitalriver.com/RemoteUserManagement/1.0"
 SIM_LATENCY_MS = 50  # DR's latency during the stampede: requests arrive while a mint is in flight
 
 # Targets (from docs: shared/design/hot-paths.md and the issue).
@@ -121,21 +121,7 @@ def token_request(user_key: str) -> Request:
 
 def login_request(login: str, password: str) -> Request:
     """DR's documented LoginRequest form (as tests/helpers.py: dr_login_request)."""
-    body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<ns1:LoginRequest xmlns:ns1="{RUM_NS}"
-    xmlns:ns2="http://integration.digitalriver.com/Common/1.0"
-    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-    xmlns:xsd="http://www.w3.org/2001/XMLSchema">
-  <userKey xsi:type="ns2:UserKey">
-    <userID xsi:type="xsd:string" xsi:nil="true"/>
-    <externalReferenceID xsi:type="xsd:string" xsi:nil="true"/>
-    <companyID xsi:type="xsd:string" xsi:nil="true"/>
-    <loginID xsi:type="xsd:string">{login}</loginID>
-    <siteID xsi:type="xsd:string" xsi:nil="true"/>
-  </userKey>
-  <password xsi:type="xsd:string">{password}</password>
-  <extendedAttributes xsi:type="ns2:ExtendedAttributesInfoArray" xsi:nil="true"/>
-</ns1:LoginRequest>""".encode()
+    body = dr_login_request(login, password)
     return Request.of(
         "POST",
         "/rum",

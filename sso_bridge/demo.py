@@ -7,6 +7,7 @@ Nothing here is for production: the credentials are printed on purpose.
 
 from __future__ import annotations
 
+import re
 import shlex
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from passlib.hash import argon2, bcrypt, django_pbkdf2_sha256, phpass, sha512_cr
 from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table
 
 from sso_bridge.db import make_engine
+from sso_bridge.rum.samples import dr_login_request
 from sso_bridge.schema import upgrade
 
 RUM_USER, RUM_PASSWORD = "dr-demo", "demo-rum-password"
@@ -107,15 +109,9 @@ def demo_config(data_dir: Path, simulator_url: str | None = None) -> dict[str, A
     }
 
 
-def _login_xml(login: str, password: str) -> str:
-    return (
-        '<ns1:LoginRequest xmlns:ns1="http://integration.digitalriver.com/RemoteUserManagement/1.0"'
-        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-        ' xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
-        f'<userKey><loginID xsi:type="xsd:string">{login}</loginID>'
-        '<externalReferenceID xsi:nil="true"/></userKey>'
-        f'<password xsi:type="xsd:string">{password}</password></ns1:LoginRequest>'
-    )
+def _one_line(xml: bytes) -> str:
+    """DR's documented form on one line, so the printed curl command pastes cleanly."""
+    return re.sub(r">\s+<", "><", " ".join(line.strip() for line in xml.decode().splitlines()))
 
 
 def _curl_rum(base: str, xml: str) -> str:
@@ -148,7 +144,7 @@ def instructions(base: str, simulator: str) -> str:
         ),
         "",
         "1. DR signs a shopper in (LoginRequest):",
-        "  " + _curl_rum(base, _login_xml("demo@example.com", "123123")),
+        "  " + _curl_rum(base, _one_line(dr_login_request("demo@example.com", "123123"))),
         "2. DR fetches the profile (GetUserProfileRequest):",
         "  " + _curl_rum(base, profile),
         "3. The merchant site opens an SSO session, DR validates it (ValidateSessionRequest):",

@@ -31,7 +31,7 @@ from sso_bridge.directory.base import AmbiguousLogin, DirectoryUnavailable, User
 from sso_bridge.directory.http import HttpUserDirectory
 from sso_bridge.directory.passwords import PasswordHasher, typical_hash
 from sso_bridge.directory.sql import SqlUserDirectory
-from sso_bridge.dr.client import CommerceClient, DrConfigurationError, DrError, DrUnavailable
+from sso_bridge.dr.client import DrConfigurationError, DrError, DrUnavailable
 from sso_bridge.schema import HEAD, current_version
 from sso_bridge.settings import Settings, SettingsError, load_settings
 from sso_bridge.store import RedisStore, StoreUnavailable
@@ -396,14 +396,9 @@ def check_digital_river(settings: Settings) -> Iterator[Check]:
             "set SSO_BRIDGE_DR_API_KEY and SSO_BRIDGE_DR_API_SECRET",
         )
         return
-    client = CommerceClient(
-        base_url=settings.dr_base_url,
-        api_key=settings.dr_api_key,
-        api_secret=settings.dr_api_secret,
-        connect_timeout=min(1.0, settings.dr_timeout),
-        read_timeout=settings.dr_timeout,
-        deadline=max(settings.dr_timeout, 3.0),
-    )
+    from sso_bridge.services import build_dr_client
+
+    client = build_dr_client(settings, deadline=max(settings.dr_timeout, 3.0))
     with client:
         try:
             token = client.mint_token(DOCTOR_ERID)

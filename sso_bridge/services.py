@@ -15,7 +15,7 @@ from sso_bridge.directory.http import HttpUserDirectory
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.dr.broker import BrokerPolicy, TokenBroker
-from sso_bridge.dr.client import CommerceClient
+from sso_bridge.dr.client import CommerceClient, RateLimiter
 from sso_bridge.dr.private_stores import PrivateStoreAuthorizer
 from sso_bridge.dr.provisioning import ShopperProvisioner
 from sso_bridge.dr.rate_limit import SharedRateLimiter
@@ -65,20 +65,32 @@ def build_store(settings: Settings) -> KeyValueStore:
     return InMemoryStore()
 
 
+def build_dr_client(
+    settings: Settings, *, deadline: float | None = None, rate_limiter: RateLimiter | None = None
+) -> CommerceClient:
+    """The DR client as configured (DR_API_KEY and DR_API_SECRET must be set)."""
+    if not (settings.dr_api_key and settings.dr_api_secret):
+        raise ValueError("DR credentials are not configured")
+    return CommerceClient(
+        base_url=settings.dr_base_url,
+        api_key=settings.dr_api_key,
+        api_secret=settings.dr_api_secret,
+        connect_timeout=min(1.0, settings.dr_timeout),
+        read_timeout=settings.dr_timeout,
+        deadline=deadline or settings.dr_timeout,
+        max_calls_per_second=settings.dr_calls_per_second,
+        rate_limiter=rate_limiter,
+    )
+
+
 def build_broker(
     settings: Settings, *, store: KeyValueStore, identities: IdentityMap, directory: UserDirectory
 ) -> TokenBroker | None:
     """The token broker, or None when no DR credentials are configured."""
     if not (settings.dr_api_key and settings.dr_api_secret):
         return None
-    client = CommerceClient(
-        base_url=settings.dr_base_url,
-        api_key=settings.dr_api_key,
-        api_secret=settings.dr_api_secret,
-        connect_timeout=min(1.0, settings.dr_timeout),
-        read_timeout=settings.dr_timeout,
-        deadline=settings.dr_timeout,
-        rate_limiter=SharedRateLimiter(store=store, rate=settings.dr_calls_per_second),
+    client = build_dr_client(
+        settings, rate_limiter=SharedRateLimiter(store=store, rate=settings.dr_calls_per_second)
     )
     keys = [parse_token_key(key) for key in settings.token_encryption_keys] or [
         derive_key(settings.dr_api_secret)

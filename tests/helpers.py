@@ -8,6 +8,8 @@ from typing import Any
 from passlib.hash import argon2, bcrypt, django_pbkdf2_sha256, phpass
 from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table
 
+from sso_bridge.rum.samples import dr_login_request as dr_login_request
+
 RUM_USER, RUM_PASSWORD = "dr", "rum-basic-secret-1"
 API_KEY = "test-api-key-0123456789"
 RUM_NS = "http://integration.digitalriver.com/RemoteUserManagement/1.0"
@@ -112,25 +114,6 @@ def with_simulator(config: dict[str, Any], simulator_url: str, **extra: Any) -> 
         "DR_CALLS_PER_SECOND": 500,
         **extra,
     }
-
-
-def dr_login_request(login: str, password: str) -> bytes:
-    """DR's documented LoginRequest form: prefixed root, xsi:type on every leaf, xsi:nil."""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<ns1:LoginRequest xmlns:ns1="{RUM_NS}"
-    xmlns:ns2="http://integration.digitalriver.com/Common/1.0"
-    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-    xmlns:xsd="http://www.w3.org/2001/XMLSchema">
-  <userKey xsi:type="ns2:UserKey">
-    <userID xsi:type="xsd:string" xsi:nil="true"/>
-    <externalReferenceID xsi:type="xsd:string" xsi:nil="true"/>
-    <companyID xsi:type="xsd:string" xsi:nil="true"/>
-    <loginID xsi:type="xsd:string">{login}</loginID>
-    <siteID xsi:type="xsd:string" xsi:nil="true"/>
-  </userKey>
-  <password xsi:type="xsd:string">{password}</password>
-  <extendedAttributes xsi:type="ns2:ExtendedAttributesInfoArray" xsi:nil="true"/>
-</ns1:LoginRequest>""".encode()
 
 
 def profile_request(

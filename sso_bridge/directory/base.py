@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+_TRUE_WORDS = frozenset({"1", "true", "t", "y", "yes", "active", "enabled"})
+
+
+def is_truthy(value: object) -> bool:
+    """An active flag as merchants store it: booleans, 0/1, or words like "Y" and "active"."""
+    if isinstance(value, bool | int):
+        return bool(value)
+    return str(value).strip().lower() in _TRUE_WORDS
+
 
 class DirectoryUnavailable(Exception):
     """The merchant's user store did not answer; callers answer 503 and change nothing."""

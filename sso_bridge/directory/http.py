@@ -48,7 +48,6 @@ the elapsed time.
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
 import time
 from collections.abc import Mapping
@@ -56,7 +55,6 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-import requests.adapters
 import requests.auth
 
 from sso_bridge.directory.base import (
@@ -65,37 +63,15 @@ from sso_bridge.directory.base import (
     DirectoryUser,
     EmailTaken,
     NewUser,
+    is_truthy,
 )
+from sso_bridge.outbound import install_log_redaction, pooled_session
 from sso_bridge.settings import DirectorySettings
 
 log = logging.getLogger(__name__)
 
-_TRUE_WORDS = {"1", "true", "t", "y", "yes", "active", "enabled"}
 # ping asks for a login no account should have: 200 or 404 both prove the API answers us.
 _PING_LOGIN = "sso-bridge-ping@invalid"
-
-
-class _DropQuery(logging.Filter):
-    """urllib3 logs each request line at DEBUG, query included: ours carry logins and emails."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                arg.partition("?")[0] + "?[redacted]"
-                if isinstance(arg, str) and "?" in arg
-                else arg
-                for arg in record.args
-            )
-        return True
-
-
-_DROP_QUERY = _DropQuery()
-
-
-def _install_log_redaction() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if _DROP_QUERY not in logger.filters:
-        logger.addFilter(_DROP_QUERY)
 
 
 class _Bearer(requests.auth.AuthBase):
@@ -119,7 +95,7 @@ def _active(value: object) -> bool:
         return True
     if isinstance(value, bool | int):
         return bool(value)
-    return str(value).strip().lower() in _TRUE_WORDS
+    return is_truthy(value)
 
 
 def parse_user(body: object, *, login: str | None = None) -> DirectoryUser:
@@ -171,17 +147,10 @@ class HttpUserDirectory:
         elif username and password:
             self._auth = requests.auth.HTTPBasicAuth(username, password)
         if session is None:
-            session = requests.Session()
-            # max_retries=0: a login POST is never replayed behind the caller's back.
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            # One session serves every shopper: no cookie set for one may ride along on another.
-            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            # No automatic retries: a login POST is never replayed behind the caller's back.
+            session = pooled_session(pool_connections=1, pool_maxsize=pool_maxsize)
         self._session = session
-        _install_log_redaction()
+        install_log_redaction()
 
     @classmethod
     def from_settings(cls, settings: DirectorySettings) -> HttpUserDirectory:

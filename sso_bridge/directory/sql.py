@@ -35,6 +35,7 @@ from sso_bridge.directory.base import (
     DirectoryUser,
     EmailTaken,
     NewUser,
+    is_truthy,
 )
 from sso_bridge.directory.gate import VerificationGate
 from sso_bridge.directory.passwords import PasswordHasher, typical_hash
@@ -42,7 +43,6 @@ from sso_bridge.settings import DirectorySettings
 
 log = logging.getLogger(__name__)
 
-_TRUE_WORDS = {"1", "true", "t", "y", "yes", "active", "enabled"}
 _CALIBRATION_SAMPLE = 200
 
 
@@ -51,7 +51,7 @@ def _is_active(value: Any) -> bool:
         return False
     if isinstance(value, bool | int):
         return bool(value)
-    return str(value).strip().lower() in _TRUE_WORDS
+    return is_truthy(value)
 
 
 def _text(value: Any) -> str | None:

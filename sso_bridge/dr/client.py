@@ -29,7 +29,6 @@ a list is expected, and keys in any case. They raise `ValueError` on bodies they
 from __future__ import annotations
 
 import email.utils
-import http.cookiejar
 import logging
 import math
 import random
@@ -41,7 +40,6 @@ from datetime import UTC
 from typing import Any, Protocol, TypeAlias
 
 import requests
-import requests.adapters
 import requests.auth
 
 # Authlib is used for what it is good at: the RFC 6749 token request body and client_secret_basic
@@ -50,6 +48,9 @@ import requests.auth
 # quirks (`{"token": {...}}` wrapping, string `expires_in`). The HTTP exchange is ours.
 from authlib.oauth2.auth import ClientAuth, TokenAuth
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
+
+from sso_bridge.outbound import REDACTED as _REDACTED
+from sso_bridge.outbound import install_log_redaction, pooled_session
 
 __all__ = [
     "CommerceClient",
@@ -75,7 +76,6 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_CODE = "rate-limit-quota-exceeded"
 INVALID_CLIENT = "invalid_client"
 _MAX_ERROR_DESCRIPTION = 300
-_REDACTED = "[redacted]"
 
 _DEFAULT_CODES: dict[int, str] = {
     400: "invalid-request",
@@ -416,38 +416,6 @@ class TokenBucket:
 # --------------------------------------------------------------------------- logging hygiene
 
 
-class _RedactQueryFilter(logging.Filter):
-    """Drops query strings from urllib3's DEBUG request lines.
-
-    urllib3 logs every request's URL at DEBUG, and the token inspection call carries the access
-    token in its query (``?token=``, as DR defines it). A filter on the originating logger applies
-    before any handler, whatever handlers the application configures.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _strip_query(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        return True
-
-
-def _strip_query(text: str) -> str:
-    head, sep, _ = text.partition("?")
-    return f"{head}?{_REDACTED}" if sep else text
-
-
-_QUERY_FILTER = _RedactQueryFilter()
-_filter_lock = threading.Lock()
-
-
-def _install_log_redaction() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    with _filter_lock:
-        if _QUERY_FILTER not in logger.filters:
-            logger.addFilter(_QUERY_FILTER)
-
-
 def _redact(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret:
@@ -559,18 +527,10 @@ class CommerceClient:
         self._limiter: RateLimiter = rate_limiter or TokenBucket(max_calls_per_second)
         self._owns_session = session is None
         if session is None:
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            # One session serves every shopper: a cookie DR sets for one shopper's call must
-            # never ride along on another's, so the jar accepts and returns nothing.
-            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            session = pooled_session(pool_connections=4, pool_maxsize=pool_maxsize)
         self._session = session
         self._client_auth: requests.auth.AuthBase = _RequestsClientAuth(api_key, api_secret)
-        _install_log_redaction()
+        install_log_redaction()
 
     def __repr__(self) -> str:
         return f"CommerceClient(base_url={self._base_url!r}, api_key={self._api_key!r})"
