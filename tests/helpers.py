@@ -20,6 +20,8 @@ FAST = {
     "bcrypt": bcrypt.using(rounds=4),
     "django": django_pbkdf2_sha256.using(rounds=1000),
     "phpass": phpass.using(rounds=7),
+    # The library's real cost, where a test needs verifications to take real CPU time.
+    "argon2-default": argon2.using(type="ID"),
 }
 
 
