@@ -414,12 +414,15 @@ def _read_private_stores(reader: _Reader) -> tuple[PrivateStoreRule, ...]:
             target_market_id=item.get("targetMarketId"),
             search=bool(item.get("search", False)),
         )
-        if not (rule.email_domain or rule.email_address or rule.ip_range):
-            reader._bad(where, "needs one of emailDomain, emailAddress, ipRange")
+        if rule.ip_range:
+            # A token request carries no shopper address to match, so such a rule could never
+            # apply: refuse it rather than let it silently do nothing.
+            reader._bad(where, "ipRange rules are not supported yet (use emailDomain or "
+                        "emailAddress)")
+        elif not (rule.email_domain or rule.email_address):
+            reader._bad(where, "needs emailDomain or emailAddress")
         if not rule.search and not rule.purchase_plan_id:
             reader._bad(where, 'needs "purchasePlanId" or "search": true')
-        if rule.ip_range and not _is_cidr(rule.ip_range):
-            reader._bad(where, "ipRange is not a CIDR range")
         rules.append(rule)
     return tuple(rules)
 

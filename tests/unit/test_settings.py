@@ -298,9 +298,9 @@ def test_unreadable_toml_file_is_a_settings_error(tmp_path: Path) -> None:
             id="store-without-match",
         ),
         pytest.param(
-            {**MINIMAL, "PRIVATE_STORES": [{"ipRange": "10.0.0.0/99", "search": True}]},
+            {**MINIMAL, "PRIVATE_STORES": [{"ipRange": "10.0.0.0/8", "search": True}]},
             "SSO_BRIDGE_PRIVATE_STORES[0]",
-            id="store-bad-cidr",
+            id="store-ip-range-unsupported",
         ),
         pytest.param({**MINIMAL, "SESSION_TTL": 0}, "SSO_BRIDGE_SESSION_TTL", id="ttl-zero"),
         pytest.param({**MINIMAL, "SESSION_TTL": "x"}, "SSO_BRIDGE_SESSION_TTL", id="ttl-text"),
