@@ -1,4 +1,4 @@
-"""The ``/v1`` JSON API for the merchant's backend: SSO sessions (and tokens, see dr/views)."""
+"""The ``/v1`` JSON API for the merchant's backend: DR tokens and SSO sessions."""
 
 from __future__ import annotations
 
