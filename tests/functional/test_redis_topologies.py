@@ -3,6 +3,7 @@ ports (the machine's shared Redis is never touched)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -116,8 +117,23 @@ def test_sentinel_failover_is_followed_without_a_restart(processes: Processes) -
     assert info["role"] == "master"
 
 
+def cluster_port() -> int:
+    """A free port whose cluster-bus port (port + 10000) exists and is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no port pair free for a cluster node")
+
+
 def test_cluster_keeps_each_users_keys_in_one_slot(processes: Processes) -> None:
-    ports = [free_port() for _ in range(3)]
+    ports = [cluster_port() for _ in range(3)]
     for port in ports:
         processes.redis(
             port,
