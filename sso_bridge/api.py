@@ -57,7 +57,7 @@ def json_body(found: Services, allowed: frozenset[str]) -> dict[str, Any]:
             else request.get_data(cache=False)
         )
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, not UTF-8, or absurdly nested
         body = None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")

@@ -28,8 +28,9 @@ def simulator() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 def dr_app(real_config: dict[str, Any], simulator: SimulatorServer) -> Flask:
-    rules = [{"emailDomain": "university.edu", "purchasePlanId": "11858700",
-              "targetMarketId": "35100"}]
+    rules = [
+        {"emailDomain": "university.edu", "purchasePlanId": "11858700", "targetMarketId": "35100"}
+    ]
     return create_app(with_simulator(real_config, simulator.url, PRIVATE_STORES=rules))
 
 
@@ -64,15 +65,15 @@ def test_first_token_is_minted_once_then_served_from_cache(
     assert set(body) == {"access_token", "token_type", "expires_in", "externalReferenceId"}
     assert body["token_type"] == "bearer" and 3000 < body["expires_in"] <= 3600
     erid = body["externalReferenceId"]
-    for lookup in ({"externalReferenceId": erid}, {"login": "DEMO@example.com"},
-                   {"userKey": "1"}):
+    for lookup in ({"externalReferenceId": erid}, {"login": "DEMO@example.com"}, {"userKey": "1"}):
         again = token_for(dr_client, **lookup)
         assert again.get_json()["access_token"] == body["access_token"], lookup
     numbers = stats(simulator)
     assert numbers["mints_by_erid"] == {erid: 1}
     assert numbers["calls"].get("shopper_create") == 1  # the DR shopper was made on first use
-    inspected = requests.get(simulator.url + "/oauth20/access-tokens",
-                             params={"token": body["access_token"]}, timeout=5).json()
+    inspected = requests.get(
+        simulator.url + "/oauth20/access-tokens", params={"token": body["access_token"]}, timeout=5
+    ).json()
     assert inspected["externalReferenceId"] == erid
 
 
@@ -81,8 +82,10 @@ def test_the_erid_matches_the_rum_sign_in(dr_client: FlaskClient) -> None:
     from tests.helpers import dr_login_request
 
     del XML
-    signed_in = leaf(rum(dr_client, dr_login_request("bcrypt@example.com", "bcrypt-pw-1")),
-                     "userKey/externalReferenceID")
+    signed_in = leaf(
+        rum(dr_client, dr_login_request("bcrypt@example.com", "bcrypt-pw-1")),
+        "userKey/externalReferenceID",
+    )
     token = token_for(dr_client, login="bcrypt@example.com").get_json()
     assert token["externalReferenceId"] == signed_in
 
@@ -96,18 +99,26 @@ def test_session_aware_tokens_are_per_session(
     assert len({plain, one["access_token"], two["access_token"]}) == 3
     again = token_for(dr_client, userKey="1", drSessionToken="dr-session-one").get_json()
     assert again["access_token"] == one["access_token"]
-    sessions = {requests.get(simulator.url + "/oauth20/access-tokens",
-                             params={"token": grant["access_token"]}, timeout=5).json()["sessionId"]
-                for grant in (one, two)}
+    sessions = {
+        requests.get(
+            simulator.url + "/oauth20/access-tokens",
+            params={"token": grant["access_token"]},
+            timeout=5,
+        ).json()["sessionId"]
+        for grant in (one, two)
+    }
     assert len(sessions) == 2  # each token is bound to its own DR session
 
 
 def test_redis_holds_no_plain_token_and_no_secret_in_key_names(
     dr_client: FlaskClient, redis_server: redis.Redis, redis_prefix: str
 ) -> None:
-    tokens = [token_for(dr_client, login="demo@example.com").get_json()["access_token"],
-              token_for(dr_client, userKey="1", drSessionToken="secret-dr-session")
-              .get_json()["access_token"]]
+    tokens = [
+        token_for(dr_client, login="demo@example.com").get_json()["access_token"],
+        token_for(dr_client, userKey="1", drSessionToken="secret-dr-session").get_json()[
+            "access_token"
+        ],
+    ]
     session = dr_client.post("/v1/sessions", json={"userKey": "1"}, headers=BEARER)
     sso_token = session.get_json()["token"]
     dump = b""
@@ -133,9 +144,13 @@ def test_private_store_authorized_for_matching_users_only(
 def test_private_store_by_search_at_dr(
     real_config: dict[str, Any], simulator: SimulatorServer
 ) -> None:
-    app = create_app(with_simulator(real_config, simulator.url,
-                                    PRIVATE_STORES=[{"emailDomain": "university.edu",
-                                                     "search": True}]))
+    app = create_app(
+        with_simulator(
+            real_config,
+            simulator.url,
+            PRIVATE_STORES=[{"emailDomain": "university.edu", "search": True}],
+        )
+    )
     response = token_for(app.test_client(), login="student@university.edu")
     assert response.status_code == 200
     numbers = stats(simulator)
@@ -146,8 +161,15 @@ def test_private_store_by_search_at_dr(
 def test_failed_private_store_authorization_still_returns_the_token(
     real_config: dict[str, Any], simulator: SimulatorServer
 ) -> None:
-    app = create_app(with_simulator(real_config, simulator.url, PRIVATE_STORES=[
-        {"emailDomain": "university.edu", "purchasePlanId": "999", "targetMarketId": "1"}]))
+    app = create_app(
+        with_simulator(
+            real_config,
+            simulator.url,
+            PRIVATE_STORES=[
+                {"emailDomain": "university.edu", "purchasePlanId": "999", "targetMarketId": "1"}
+            ],
+        )
+    )
     response = token_for(app.test_client(), login="student@university.edu")
     assert response.status_code == 200
     assert stats(simulator)["authorizations"] == []
@@ -157,10 +179,13 @@ def test_revocation_drops_the_cache_and_revokes_at_dr(
     dr_client: FlaskClient, simulator: SimulatorServer
 ) -> None:
     body = token_for(dr_client, userKey="1").get_json()
-    assert dr_client.delete(f"/v1/tokens/{body['externalReferenceId']}",
-                            headers=BEARER).status_code == 204
-    inspected = requests.get(simulator.url + "/oauth20/access-tokens",
-                             params={"token": body["access_token"]}, timeout=5)
+    assert (
+        dr_client.delete(f"/v1/tokens/{body['externalReferenceId']}", headers=BEARER).status_code
+        == 204
+    )
+    inspected = requests.get(
+        simulator.url + "/oauth20/access-tokens", params={"token": body["access_token"]}, timeout=5
+    )
     assert inspected.status_code == 401
     fresh = token_for(dr_client, userKey="1").get_json()
     assert fresh["access_token"] != body["access_token"]
@@ -192,21 +217,25 @@ def test_dr_hanging_cached_tokens_still_served_misses_fail_fast(
 def test_invalid_client_is_not_retried(
     real_config: dict[str, Any], simulator: SimulatorServer
 ) -> None:
-    app = create_app({**with_simulator(real_config, simulator.url),
-                      "DR_API_SECRET": "wrong-secret"})
+    app = create_app(
+        {**with_simulator(real_config, simulator.url), "DR_API_SECRET": "wrong-secret"}
+    )
     response = token_for(app.test_client(), userKey="1")
     assert response.status_code == 503
     assert stats(simulator)["calls"].get("token") == 1
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({}, 400),
-    ({"userKey": "1", "login": "demo@example.com"}, 400),
-    ({"userKey": "1", "drSessionToken": 5}, 400),
-    ({"userKey": "1", "surprise": True}, 400),
-    ({"userKey": "999999"}, 404),
-    ({"externalReferenceId": "00000000-0000-0000-0000-000000000000"}, 404),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({}, 400),
+        ({"userKey": "1", "login": "demo@example.com"}, 400),
+        ({"userKey": "1", "drSessionToken": 5}, 400),
+        ({"userKey": "1", "surprise": True}, 400),
+        ({"userKey": "999999"}, 404),
+        ({"externalReferenceId": "00000000-0000-0000-0000-000000000000"}, 404),
+    ],
+)
 def test_bad_token_requests_are_refused_without_dr_calls(
     dr_client: FlaskClient, simulator: SimulatorServer, body: dict[str, Any], status: int
 ) -> None:
@@ -217,6 +246,24 @@ def test_bad_token_requests_are_refused_without_dr_calls(
 
 
 def test_tokens_need_an_api_key(dr_client: FlaskClient) -> None:
-    response = dr_client.post("/v1/tokens", json={"userKey": "1"},
-                              headers={"Authorization": "Bearer nope"})
+    response = dr_client.post(
+        "/v1/tokens", json={"userKey": "1"}, headers={"Authorization": "Bearer nope"}
+    )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 30000 + b"]" * 30000,  # nesting deep enough to exhaust the parser's recursion
+        b"\xff\xfe not utf-8",
+        b'{"userKey": "1"',
+        b"[]",
+    ],
+)
+def test_malformed_json_bodies_are_400(dr_client: FlaskClient, raw: bytes) -> None:
+    response = dr_client.post(
+        "/v1/tokens", data=raw, headers={**BEARER, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["errors"]["error"][0]["code"] == "invalid-request"
