@@ -7,9 +7,6 @@ method, and a Redis that dies and comes back is used again by the same RedisStor
 from __future__ import annotations
 
 import contextlib
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +17,7 @@ import redis
 
 from sso_bridge.store import InMemoryStore, KeyValueStore, RedisStore, StoreUnavailable
 from tests.conftest import REDIS_URL
+from tests.servers import OwnRedis, free_port
 
 TIMEOUT = 0.5
 
@@ -189,13 +187,6 @@ def test_redis_store_namespaces_keys_with_its_prefix(
 # --------------------------------------------------------------------------- failures
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def every_method(store: RedisStore) -> dict[str, Callable[[], Any]]:
     return {
         "get": lambda: store.get("k"),
@@ -225,62 +216,10 @@ def test_dead_port_fails_fast_for_every_method() -> None:
     assert_all_unavailable(store, within=1.0)
 
 
-class OwnRedis:
-    """A throw-away redis-server on a free port, started and killed by this test only."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed", pytrace=False)
-        self.binary = binary
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
-        give_up = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    probe.ping()
-                    return
-                except redis.RedisError:
-                    if self.process.poll() is not None or time.monotonic() > give_up:
-                        raise AssertionError("own redis-server did not start") from None
-                    time.sleep(0.02)
-        finally:
-            probe.close()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    server.start()
-    try:
+    with OwnRedis() as server:
         yield server
-    finally:
-        server.kill()
 
 
 def test_same_instance_recovers_after_redis_restarts(own_redis: OwnRedis) -> None:
