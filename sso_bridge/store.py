@@ -38,6 +38,11 @@ class KeyValueStore(Protocol):
 
     def increment(self, key: str, ttl: float) -> int: ...
 
+    def add_member(self, key: str, member: str, ttl: float) -> None:
+        """Add ``member`` to the set at ``key``, which lives at least ``ttl`` more seconds."""
+
+    def members(self, key: str) -> frozenset[str]: ...
+
     def ping(self) -> None: ...
 
 
@@ -49,6 +54,11 @@ return 0
 _EXTEND_IF_EQUALS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
+"""
+_ADD_MEMBER = """
+redis.call('sadd', KEYS[1], ARGV[1])
+if redis.call('pttl', KEYS[1]) < tonumber(ARGV[2]) then redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 1
 """
 _INCREMENT = """
 local n = redis.call('incr', KEYS[1])
@@ -68,6 +78,7 @@ class RedisStore:
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
         self._increment = client.register_script(_INCREMENT)
+        self._add_member = client.register_script(_ADD_MEMBER)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisStore:
@@ -139,6 +150,19 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    def add_member(self, key: str, member: str, ttl: float) -> None:
+        try:
+            self._add_member(keys=[self._key(key)], args=[member, _ms(ttl)])
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    def members(self, key: str) -> frozenset[str]:
+        try:
+            found = self._client.smembers(self._key(key))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return frozenset(item.decode() if isinstance(item, bytes) else str(item) for item in found)
+
     def ping(self) -> None:
         try:
             self._client.ping()
@@ -176,6 +200,7 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[bytes, float]] = {}
+        self._sets: dict[str, tuple[set[str], float]] = {}
         self._lock = threading.Lock()
 
     def _live(self, key: str, now: float) -> bytes | None:
@@ -201,7 +226,8 @@ class InMemoryStore:
 
     def delete(self, key: str) -> bool:
         with self._lock:
-            return self._items.pop(key, None) is not None
+            removed_set = self._sets.pop(key, None) is not None
+            return self._items.pop(key, None) is not None or removed_set
 
     def delete_if_equals(self, key: str, value: bytes) -> bool:
         with self._lock:
@@ -228,6 +254,21 @@ class InMemoryStore:
             count = int(current) + 1
             self._items[key] = (str(count).encode(), self._items[key][1])
             return count
+
+    def add_member(self, key: str, member: str, ttl: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            found = self._sets.get(key)
+            members, expiry = found if found and found[1] > now else (set(), now)
+            members.add(member)
+            self._sets[key] = (members, max(expiry, now + ttl))
+
+    def members(self, key: str) -> frozenset[str]:
+        with self._lock:
+            found = self._sets.get(key)
+            if found is None or found[1] <= time.monotonic():
+                return frozenset()
+            return frozenset(found[0])
 
     def ping(self) -> None:
         return None

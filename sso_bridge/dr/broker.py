@@ -281,6 +281,10 @@ class TokenBroker:
         ttl = entry.expires_at - self._margin(entry) - entry.issued_at
         if ttl > 0:
             self._store.set(key, self._sealer.seal(entry.encode(), context=key), ttl)
+            if session_token:
+                # Session-aware tokens are indexed per user (by the hash in their key, never the
+                # session itself) so that revoking the user reaches every one of them.
+                self._store.add_member(self._index_key(erid), _session_suffix(session_token), ttl)
         if self._on_minted is not None:
             self._on_minted(erid, user_key, token.access_token)
         return entry
@@ -362,16 +366,39 @@ class TokenBroker:
 
     # --- revocation ---------------------------------------------------------------------------
 
-    def revoke(self, erid: str) -> bool:
-        """Revoke the user's cached token at DR and drop it. True if there was one."""
-        key = self._keys(erid, None)[0]
-        entry = self._read(key)
-        self._store.delete(key)
-        if entry is None:
-            return False
-        self._client.revoke_token(entry.access_token)
-        audit.info("token revoked", extra={"event": "token_revoked", "erid": erid})
-        return True
+    @staticmethod
+    def _index_key(erid: str) -> str:
+        return "tokidx:{" + erid + "}"
+
+    def revoke(self, erid: str) -> int:
+        """Revoke every cached token of the user (plain and session-aware) at DR and drop them
+        from the cache. Returns how many there were. Each is dropped before DR is asked, so a
+        DR failure (raised after the others were tried) never leaves a revoked user served."""
+        tag = "{" + erid + "}"
+        keys = [f"tok:{tag}"] + [
+            f"tok:{tag}{suffix}" for suffix in sorted(self._store.members(self._index_key(erid)))
+        ]
+        tokens = []
+        for key in keys:
+            entry = self._read(key)
+            self._store.delete(key)
+            if entry is not None:
+                tokens.append(entry.access_token)
+        self._store.delete(self._index_key(erid))
+        failure: DrError | None = None
+        for access_token in tokens:
+            try:
+                self._client.revoke_token(access_token)
+            except DrError as exc:
+                failure = exc
+        if tokens:
+            audit.info(
+                "tokens revoked",
+                extra={"event": "token_revoked", "erid": erid, "count": len(tokens)},
+            )
+        if failure is not None:
+            raise failure
+        return len(tokens)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

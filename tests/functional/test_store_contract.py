@@ -84,6 +84,21 @@ def test_only_if_absent_is_exclusive_under_contention(store: KeyValueStore) -> N
     assert store.get("lock") == str(winners[0]).encode()
 
 
+def test_set_members_accumulate_expire_and_delete(store: KeyValueStore) -> None:
+    assert store.members("idx") == frozenset()
+    store.add_member("idx", "a", 5)
+    store.add_member("idx", "b", 0.2)  # a shorter ttl never shortens the set's life
+    store.add_member("idx", "a", 5)
+    assert store.members("idx") == {"a", "b"}
+    time.sleep(0.3)
+    assert store.members("idx") == {"a", "b"}
+    assert store.delete("idx")
+    assert store.members("idx") == frozenset()
+    store.add_member("short", "x", 0.2)
+    time.sleep(0.3)
+    assert store.members("short") == frozenset()
+
+
 def test_delete(store: KeyValueStore) -> None:
     store.set("d", b"v", 30)
     assert store.delete("d") is True
@@ -196,6 +211,8 @@ def every_method(store: RedisStore) -> dict[str, Callable[[], Any]]:
         "delete_if_equals": lambda: store.delete_if_equals("k", b"v"),
         "extend_if_equals": lambda: store.extend_if_equals("k", b"v", 5),
         "increment": lambda: store.increment("k", 5),
+        "add_member": lambda: store.add_member("s", "m", 5),
+        "members": lambda: store.members("s"),
         "ping": store.ping,
     }
 

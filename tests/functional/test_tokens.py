@@ -192,6 +192,26 @@ def test_revocation_drops_the_cache_and_revokes_at_dr(
     assert dr_client.delete("/v1/tokens/NO-SUCH-ERID", headers=BEARER).status_code == 404
 
 
+def test_revocation_reaches_session_aware_tokens(
+    dr_client: FlaskClient, simulator: SimulatorServer
+) -> None:
+    tokens = [
+        token_for(dr_client, userKey="1", **extra).get_json()
+        for extra in ({}, {"drSessionToken": "sess-a"}, {"drSessionToken": "sess-b"})
+    ]
+    erid = tokens[0]["externalReferenceId"]
+    assert dr_client.delete(f"/v1/tokens/{erid}", headers=BEARER).status_code == 204
+    for token in tokens:
+        inspected = requests.get(
+            simulator.url + "/oauth20/access-tokens",
+            params={"token": token["access_token"]},
+            timeout=5,
+        )
+        assert inspected.status_code == 401
+    again = token_for(dr_client, userKey="1", drSessionToken="sess-a").get_json()
+    assert again["access_token"] != tokens[1]["access_token"]
+
+
 def test_dr_hanging_cached_tokens_still_served_misses_fail_fast(
     dr_client: FlaskClient, simulator: SimulatorServer
 ) -> None:

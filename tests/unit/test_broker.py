@@ -467,11 +467,11 @@ def test_revoke_calls_dr_with_the_cached_token_and_drops_it(brokers: list[TokenB
     brokers.append(broker)
     grant = broker.get_token(ERID, user_key=USER)
 
-    assert broker.revoke(ERID) is True
+    assert broker.revoke(ERID) == 1
     assert dr.revoked == [grant.access_token]
     assert store.get("tok:{" + ERID + "}") is None
 
-    assert broker.revoke(ERID) is False  # nothing cached any more
+    assert broker.revoke(ERID) == 0  # nothing cached any more
     assert dr.revoked == [grant.access_token]
 
     fresh = broker.get_token(ERID, user_key=USER)
@@ -479,11 +479,31 @@ def test_revoke_calls_dr_with_the_cached_token_and_drops_it(brokers: list[TokenB
     assert dr.mint_count == 2
 
 
+def test_revoke_reaches_every_session_aware_token_of_the_user(
+    brokers: list[TokenBroker],
+) -> None:
+    dr, store = FakeDr(), InMemoryStore()
+    broker = make_broker(dr, store=store)
+    brokers.append(broker)
+    plain = broker.get_token(ERID, user_key=USER).access_token
+    first = broker.get_token(ERID, user_key=USER, session_token="dr-session-1").access_token
+    second = broker.get_token(ERID, user_key=USER, session_token="dr-session-2").access_token
+    other = broker.get_token(OTHER_ERID, user_key="user-2", session_token="dr-session-1")
+
+    assert broker.revoke(ERID) == 3
+    assert sorted(dr.revoked) == sorted([plain, first, second])
+    # The other user's session token is untouched and still served from the cache.
+    again = broker.get_token(OTHER_ERID, user_key="user-2", session_token="dr-session-1")
+    assert again.access_token == other.access_token
+    # The index holds hashes of the sessions, never the sessions themselves.
+    assert broker.revoke(ERID) == 0
+
+
 def test_revoke_of_unknown_user_calls_nothing(brokers: list[TokenBroker]) -> None:
     dr = FakeDr()
     broker = make_broker(dr)
     brokers.append(broker)
-    assert broker.revoke(ERID) is False
+    assert broker.revoke(ERID) == 0
     assert dr.revoked == []
 
 
@@ -661,8 +681,8 @@ def test_two_brokers_on_real_redis_share_cache_and_single_flight(
     assert results == ["at-3F25-1"] * 20
     assert dr.mint_count == 1
 
-    assert brokers[0].revoke(ERID) is True
-    assert brokers[1].revoke(ERID) is False  # the other "process" sees it gone too
+    assert brokers[0].revoke(ERID) == 1
+    assert brokers[1].revoke(ERID) == 0  # the other "process" sees it gone too
 
 
 def test_negative_entry_on_real_redis_is_seen_by_the_other_broker(
