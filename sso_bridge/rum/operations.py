@@ -20,6 +20,7 @@ from typing import Protocol
 from sso_bridge import metrics
 from sso_bridge.directory.base import (
     AmbiguousLogin,
+    DirectoryUnavailable,
     DirectoryUser,
     EmailTaken,
     NewUser,
@@ -259,10 +260,14 @@ class RumService:
             if ours:
                 break
             # Another request is creating this email right now, or one died half-way: wait for
-            # it to finish; a claim that never completes is released and taken over.
-            if time.monotonic() > deadline:
+            # it to finish; a claim older than the wait never completed and is taken over.
+            stale = not self._identities.is_recent(
+                registration, timedelta(seconds=self._options.registration_wait)
+            )
+            if stale or time.monotonic() > deadline:
                 self._identities.release_registration(registration)
                 deadline = time.monotonic() + self._options.registration_wait
+                continue
             time.sleep(0.05)
         new_user = NewUser(
             login=login,
@@ -278,6 +283,11 @@ class RumService:
         except EmailTaken:
             self._identities.release_registration(registration)
             return self._failure(name, EMAIL_USED)
+        except DirectoryUnavailable:
+            # The outcome is unknown (a timeout may come after the account was made): keep the
+            # claim, so DR's retry finds the account and completes it with the same ERID, or,
+            # if nothing was made, takes the stale claim over.
+            raise
         except BaseException:
             self._identities.release_registration(registration)
             raise

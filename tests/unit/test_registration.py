@@ -1,0 +1,105 @@
+"""CreateUserProfileRequest when the user store fails half-way: DR's retry must get the same ERID
+and never a second account, whether or not the account was made before the failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sso_bridge.db import make_engine
+from sso_bridge.directory.base import DirectoryUnavailable, DirectoryUser, EmailTaken, NewUser
+from sso_bridge.identity import IdentityMap
+from sso_bridge.rum.messages import CreateUserProfileRequest, UserInfo, UserKey
+from sso_bridge.rum.operations import RumOptions, RumService
+from sso_bridge.rum.password_cipher import PlainPassword
+from sso_bridge.schema import upgrade
+from sso_bridge.sessions import SessionStore
+from sso_bridge.store import InMemoryStore
+
+
+class FlakyDirectory:
+    """An in-memory user store whose next create can fail before or after making the account."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, DirectoryUser] = {}
+        self.passwords: dict[str, str] = {}
+        self.fail_next: str | None = None  # "before" | "after"
+
+    def create_user(self, new_user: NewUser) -> DirectoryUser:
+        failure, self.fail_next = self.fail_next, None
+        if failure == "before":
+            raise DirectoryUnavailable("timeout")
+        if self.find_by_email(new_user.email) is not None:
+            raise EmailTaken()
+        key = str(len(self.users) + 1)
+        user = DirectoryUser(key=key, login=new_user.login, email=new_user.email)
+        self.users[key] = user
+        self.passwords[key] = new_user.password
+        if failure == "after":
+            raise DirectoryUnavailable("timeout after the write")
+        return user
+
+    def find_by_email(self, email: str) -> DirectoryUser | None:
+        return next(
+            (u for u in self.users.values() if (u.email or "").lower() == email.lower()), None
+        )
+
+    def find_by_login(self, login: str) -> DirectoryUser | None:
+        return self.find_by_email(login)
+
+    def find_by_key(self, key: str) -> DirectoryUser | None:
+        return self.users.get(key)
+
+    def verify_password(self, user: DirectoryUser, password: str) -> bool:
+        return self.passwords.get(user.key) == password
+
+    def authenticate(self, login: str, password: str) -> DirectoryUser | None:
+        user = self.find_by_login(login)
+        return user if user and self.verify_password(user, password) else None
+
+    def dummy_verify(self, password: str) -> None:
+        return None
+
+    def ping(self) -> None:
+        return None
+
+
+def service(tmp_path: Path, directory: FlakyDirectory) -> tuple[RumService, IdentityMap]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.sqlite3'}")
+    upgrade(engine)
+    identities = IdentityMap(engine=engine)
+    rum = RumService(
+        directory=directory,
+        identities=identities,
+        sessions=SessionStore(store=InMemoryStore(), ttl=60),
+        password_decoder=PlainPassword(),
+        options=RumOptions(registration_wait=0.3),
+    )
+    return rum, identities
+
+
+def create(email: str, password: str = "pw-1") -> CreateUserProfileRequest:
+    return CreateUserProfileRequest(
+        user_info=UserInfo(user_key=UserKey(login_id=email), email=email), password=password
+    )
+
+
+@pytest.mark.parametrize("failure", ["before", "after"])
+def test_retry_after_a_failed_create_gets_one_account_and_one_erid(
+    tmp_path: Path, failure: str
+) -> None:
+    directory = FlakyDirectory()
+    rum, identities = service(tmp_path, directory)
+    directory.fail_next = failure
+    with pytest.raises(DirectoryUnavailable):  # the view answers 503: DR will retry
+        rum.create_user(create("new@example.com"))
+    answer = rum.create_user(create("new@example.com"))
+    assert answer.successful, answer
+    assert len(directory.users) == 1
+    erid = answer.user_key.external_reference_id if answer.user_key else None
+    assert erid and identities.find_erid("1") == erid
+    again = rum.create_user(create("new@example.com"))
+    assert again.user_key and again.user_key.external_reference_id == erid
+    other = rum.create_user(create("new@example.com", password="someone-else"))
+    assert (other.successful, other.error_message) == (False, "Email already used")
