@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -93,10 +94,17 @@ def _storable(value: str) -> bool:
     return True
 
 
-def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser | None, str]:
-    """The user named by exactly one of userKey / login / externalReferenceId, and their ERID.
+@dataclass(frozen=True)
+class ResolvedUser:
+    key: str
+    erid: str
+    user: DirectoryUser | None  # None when the identity map alone answered (no directory query)
 
-    With an ERID the directory is not consulted (the token hot path): the user is None then.
+
+def resolve_user(found: Services, body: dict[str, Any]) -> ResolvedUser:
+    """The user named by exactly one of userKey / login / externalReferenceId, with their key
+    and ERID. A known key or ERID is answered from the identity map's in-process cache alone
+    (the token hot path): the directory is not consulted then.
     """
     given = [name for name in _USER_FIELDS if body.get(name) is not None]
     if len(given) != 1:
@@ -109,13 +117,14 @@ def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser |
         raise InvalidRequest(f"{field} must be a non-empty string.")
     value = plain_text(str(value).strip(), field)
     if field == "externalReferenceId":
-        if found.identities.find_user_key(value) is None:
+        user_key = found.identities.find_user_key(value)
+        if user_key is None:
             raise NotFound("No user has this externalReferenceId.")
-        return None, value
+        return ResolvedUser(user_key, value, None)
     if field == "userKey":
         erid = found.identities.find_erid(value)
         if erid is not None:
-            return None, erid
+            return ResolvedUser(value, erid, None)
         user = found.directory.find_by_key(value)
     else:
         try:
@@ -124,7 +133,7 @@ def resolve_user(found: Services, body: dict[str, Any]) -> tuple[DirectoryUser |
             raise InvalidRequest("Several accounts match this login.") from exc
     if user is None or not user.active:
         raise NotFound("No active user matches.")
-    return user, found.identities.erid_for(user.key)
+    return ResolvedUser(user.key, found.identities.erid_for(user.key), user)
 
 
 @blueprint.post("/tokens")
@@ -138,12 +147,11 @@ def create_token() -> Response:
         raise InvalidRequest("drSessionToken must be a non-empty string.")
     if session_token is not None:
         plain_text(session_token, "drSessionToken")
-    user, erid = resolve_user(found, body)
-    user_key = user.key if user else found.identities.find_user_key(erid)
-    if user_key is None:
-        raise NotFound("No user has this externalReferenceId.")
+    resolved = resolve_user(found, body)
     try:
-        grant = found.tokens.get_token(erid, user_key=user_key, session_token=session_token)
+        grant = found.tokens.get_token(
+            resolved.erid, user_key=resolved.key, session_token=session_token
+        )
     except TokenUnavailable as exc:
         raise DependencyUnavailable(
             f"No token available: {exc.reason}.", retry_after=exc.retry_after
@@ -180,15 +188,14 @@ def delete_token(erid: str) -> Response:
 
 @blueprint.post("/sessions")
 def create_session() -> Response:
-    found = services()
+    found: Services = g.services
     body = json_body(found, _SESSION_FIELDS)
-    user, erid = resolve_user(found, body)
-    user_key = user.key if user else found.identities.find_user_key(erid)
-    if user is None and user_key is not None:
-        user = found.directory.find_by_key(user_key)
+    resolved = resolve_user(found, body)
+    # A session is only for an active user: check the directory even when the map answered.
+    user = resolved.user or found.directory.find_by_key(resolved.key)
     if user is None or not user.active:
         raise NotFound("No active user matches.")
-    token = found.sessions.issue(user.key, erid)
+    token = found.sessions.issue(user.key, resolved.erid)
     return json_response({"token": token, "expires_in": found.sessions.ttl}, 201)
 
 
