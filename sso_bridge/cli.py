@@ -157,18 +157,32 @@ def identity_import(csv_file: Path) -> None:
 
 
 @main.command()
-@click.option("--bind", default="127.0.0.1:8080", help="HOST:PORT for the bridge.")
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT, bridge.")
+@click.option(
+    "--simulator-bind",
+    default="127.0.0.1:8081",
+    show_default=True,
+    help="HOST:PORT for the DR simulator and its store pages.",
+)
+@click.option(
+    "--merchant-bind",
+    default="127.0.0.1:8082",
+    show_default=True,
+    help="HOST:PORT for the demo merchant site.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Where the demo keeps its SQLite files (default: a temporary directory).",
 )
-def demo(bind: str, data_dir: Path | None) -> None:
+def demo(bind: str, simulator_bind: str, merchant_bind: str, data_dir: Path | None) -> None:
     """Run everything on embedded defaults and print what to try."""
     from sso_bridge.demo import run_demo
 
-    run_demo(bind=bind, data_dir=data_dir)
+    run_demo(
+        bind=bind, data_dir=data_dir, simulator_bind=simulator_bind, merchant_bind=merchant_bind
+    )
 
 
 @main.command("simulate-dr")
@@ -214,3 +228,12 @@ def simulate_dr(
         return
     click.echo(f"DR simulator on http://{bind} (api key {config.api_key!r})")
     serve_simulator(bind, config)
+
+
+def _add_probe() -> None:
+    from sso_bridge.probe import probe
+
+    main.add_command(probe)
+
+
+_add_probe()

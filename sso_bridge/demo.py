@@ -137,6 +137,9 @@ def instructions(base: str, simulator: str) -> str:
     lines = [
         f"sso-bridge demo is running on {base}",
         "",
+        "In a browser: sign in on the merchant site, follow its link to the DR store; sign in or",
+        "register (checkout) on the store; sign out from the store signs you out of both.",
+        "",
         "Sample users (login / password / stored hash format):",
         *(
             f"  {u.email:26} {u.password:18} {u.scheme}{'' if u.active else '  (inactive)'}"
@@ -174,18 +177,63 @@ def prepare(data_dir: Path, simulator_url: str | None = None) -> dict[str, Any]:
     return config
 
 
-def run_demo(*, bind: str, data_dir: Path | None) -> None:
-    from werkzeug.serving import run_simple
+def _url(bind: str) -> str:
+    from sso_bridge.simulator.server import parse_bind
+
+    host, port = parse_bind(bind)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def run_demo(*, bind: str, data_dir: Path | None, simulator_bind: str, merchant_bind: str) -> None:
+    """The bridge, the DR simulator (with its storefront) and the demo merchant site, each on
+    its own address, talking to each other over real HTTP."""
+    import threading
+
+    from werkzeug.serving import make_server, run_simple
 
     from sso_bridge import create_app
-    from sso_bridge.simulator import SimulatorConfig
-    from sso_bridge.simulator.server import SimulatorServer
+    from sso_bridge.demo_site import MerchantSiteConfig, create_merchant_site
+    from sso_bridge.simulator import SimulatorConfig, StorefrontConfig
+    from sso_bridge.simulator.server import QuietRequestHandler, SimulatorServer, parse_bind
 
     directory = data_dir or Path(tempfile.mkdtemp(prefix="sso-bridge-demo-"))
-    host, _, port = bind.rpartition(":")
-    # The DR simulator runs beside the bridge, over real HTTP, on a free local port.
-    with SimulatorServer(SimulatorConfig()) as simulator:
-        app = create_app(prepare(directory, simulator.url))
-        click.echo(instructions(f"http://{host or '127.0.0.1'}:{port}", simulator.url))
+    bridge_url, merchant_url = _url(bind), _url(merchant_bind)
+    store_url = _url(simulator_bind) + "/store/"
+    storefront = StorefrontConfig(
+        rum_url=bridge_url + "/rum",
+        rum_username=RUM_USER,
+        rum_password=RUM_PASSWORD,
+        merchant_logout_url=merchant_url + "/logout",
+    )
+    sim_host, sim_port = parse_bind(simulator_bind)
+    with SimulatorServer(
+        SimulatorConfig(storefront=storefront), host=sim_host, port=sim_port
+    ) as simulator:
+        config = prepare(directory, simulator.url)
+        app = create_app(config)
+        merchant = create_merchant_site(
+            MerchantSiteConfig(
+                users=make_engine(config["DIRECTORY"]["URL"]),
+                bridge_url=bridge_url,
+                api_key=API_KEY,
+                store_url=store_url,
+                return_origins=(simulator.url, merchant_url),
+            )
+        )
+        merchant_host, merchant_port = parse_bind(merchant_bind)
+        merchant_server = make_server(
+            merchant_host,
+            merchant_port,
+            merchant,
+            threaded=True,
+            request_handler=QuietRequestHandler,
+        )
+        threading.Thread(target=merchant_server.serve_forever, daemon=True).start()
+        click.echo(f"Merchant site: {merchant_url}/")
+        click.echo(f"DR store: {store_url}")
+        click.echo(instructions(bridge_url, simulator.url))
+        host, port = parse_bind(bind)
         # One process, threads: the demo's in-process cache is only correct within one process.
-        run_simple(host or "127.0.0.1", int(port), app, threaded=True, use_reloader=False)
+        run_simple(
+            host, port, app, threaded=True, use_reloader=False, request_handler=QuietRequestHandler
+        )

@@ -155,3 +155,11 @@ def app(real_config: dict[str, Any]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # Fixtures read the outcome of their test (the browser test saves a screenshot on failure).
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

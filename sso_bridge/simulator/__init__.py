@@ -20,7 +20,13 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from .config import DEFAULT_PURCHASE_PLANS, SimPurchasePlan, SimulatorConfig, SimulatorQuirks
+from .config import (
+    DEFAULT_PURCHASE_PLANS,
+    SimPurchasePlan,
+    SimulatorConfig,
+    SimulatorQuirks,
+    StorefrontConfig,
+)
 from .server import SimulatorServer, serve_simulator
 from .state import CALL_KINDS, Faults, SimulatorState
 from .views import EXTENSION, SimError, admin, dr, handle_http_exception, handle_sim_error
@@ -34,6 +40,7 @@ __all__ = [
     "SimulatorQuirks",
     "SimulatorServer",
     "SimulatorState",
+    "StorefrontConfig",
     "create_simulator_app",
     "serve_simulator",
 ]
@@ -48,6 +55,25 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Flask:
     app.extensions[EXTENSION] = SimulatorState(config)
     app.register_blueprint(dr)
     app.register_blueprint(admin)
+    if config.storefront is not None:
+        _add_storefront(app, config.storefront)
     app.register_error_handler(SimError, handle_sim_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     return app
+
+
+def _add_storefront(app: Flask, config: StorefrontConfig) -> None:
+    import secrets
+
+    from sso_bridge.rum.caller import RumCaller
+
+    from . import storefront
+
+    app.secret_key = config.secret_key or secrets.token_hex(32)
+    app.config["SESSION_COOKIE_NAME"] = storefront.COOKIE_NAME
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.extensions[storefront.EXTENSION] = RumCaller(
+        url=config.rum_url, username=config.rum_username, password=config.rum_password
+    )
+    app.extensions[storefront.EXTENSION + ".config"] = config
+    app.register_blueprint(storefront.blueprint)

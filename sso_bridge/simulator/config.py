@@ -130,6 +130,32 @@ class SimulatorQuirks:
 
 
 @dataclass(frozen=True)
+class StorefrontConfig:
+    """DR's side of RUM: where the simulated store sends its call-outs, and where shoppers go to
+    sign out (the merchant's logout, which sends them back to ``logout_return``)."""
+
+    #: The bridge's RUM endpoint, e.g. ``http://127.0.0.1:8080/rum``.
+    rum_url: str
+    rum_username: str
+    rum_password: str = field(repr=False)
+    #: The merchant's logout URL; the store appends ``?return_to=<store home>``.
+    merchant_logout_url: str | None = None
+    #: Signs the store's own shopper cookie (random per process when not given).
+    secret_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StorefrontConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown storefront settings: {', '.join(sorted(unknown))}")
+        missing = {"rum_url", "rum_username", "rum_password"} - set(data)
+        if missing:
+            raise ValueError(f"storefront needs {', '.join(sorted(missing))}")
+        return cls(**{key: str(value) for key, value in data.items()})
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     """Settings of one simulated DR. Faults are not configuration: set them through ``/_sim``."""
 
@@ -145,6 +171,9 @@ class SimulatorConfig:
     max_hang: float = 30.0
     #: Seed for ``error_rate`` draws (None: unpredictable).
     seed: int | None = None
+    #: The store's pages at ``/store/`` (sign-in, SSO entry, checkout registration, sign-out),
+    #: calling the bridge's RUM endpoint as DR does; None: no storefront.
+    storefront: StorefrontConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.api_key or not self.api_secret:
@@ -175,4 +204,9 @@ class SimulatorConfig:
             if isinstance(plans, (str, Mapping)) or not isinstance(plans, Sequence):
                 raise ValueError("purchase_plans must be a list of tables")
             values["purchase_plans"] = tuple(SimPurchasePlan.from_dict(p) for p in plans)
+        if "storefront" in values:
+            storefront = values["storefront"]
+            if not isinstance(storefront, Mapping):
+                raise ValueError("storefront must be a table")
+            values["storefront"] = StorefrontConfig.from_dict(storefront)
         return cls(**values)
