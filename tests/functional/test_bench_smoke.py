@@ -42,3 +42,20 @@ def test_quick_benchmark_prints_every_row(tmp_path: Path) -> None:
     assert output.read_text() == done.stdout.rstrip("\n") + "\n"
     assert "python -m bench --quick" in done.stdout
     assert "nproc" in done.stdout and "CPU" in done.stdout and "Python" in done.stdout
+
+
+def test_quick_scale_benchmark_prints_its_tables(tmp_path: Path) -> None:
+    output = tmp_path / "scale.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scale", "--quick", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    for operation in ("key -> ERID", "ERID -> key", "first sign-in"):
+        assert f"| identity map: {operation} |" in done.stdout
+    assert "| Redis memory per cached token (43-char token) |" in done.stdout
+    assert "| PostgreSQL identity map per 1,000,000 rows (table + indexes) |" in done.stdout
+    assert output.read_text() == done.stdout.rstrip("\n") + "\n"
