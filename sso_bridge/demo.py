@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table
 from sso_bridge.db import make_engine
 from sso_bridge.rum.samples import dr_login_request
 from sso_bridge.schema import upgrade
+from sso_bridge.startup import StartupRefused
 
 RUM_USER, RUM_PASSWORD = "dr-demo", "demo-rum-password"
 API_KEY = "demo-api-key"
@@ -104,6 +106,7 @@ def demo_config(data_dir: Path, simulator_url: str | None = None) -> dict[str, A
             "LOGIN_COLUMNS": ["email"],
         },
         "RUM_USERS": {RUM_USER: RUM_PASSWORD},
+        "MODE": "demo",
         "API_KEYS": [API_KEY],
         "SITE_ID": "demosite",
     }
@@ -174,6 +177,21 @@ def prepare(data_dir: Path, simulator_url: str | None = None) -> dict[str, Any]:
     return config
 
 
+def require_free_port(host: str, port: int) -> None:
+    """Refuse before the banner, so nobody copies commands for a demo that never started."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # SO_REUSEADDR as the server sets it: only a port someone listens on is refused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StartupRefused(
+                "demo",
+                f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+                f"Choose another port with --bind {host}:<port>",
+            ) from exc
+
+
 def run_demo(*, bind: str, data_dir: Path | None) -> None:
     from werkzeug.serving import run_simple
 
@@ -181,11 +199,15 @@ def run_demo(*, bind: str, data_dir: Path | None) -> None:
     from sso_bridge.simulator import SimulatorConfig
     from sso_bridge.simulator.server import SimulatorServer
 
-    directory = data_dir or Path(tempfile.mkdtemp(prefix="sso-bridge-demo-"))
     host, _, port = bind.rpartition(":")
+    host = (host or "127.0.0.1").strip("[]")
+    if not port.isdigit():
+        raise StartupRefused("demo", f"--bind {bind!r} is not HOST:PORT", "Use e.g. 127.0.0.1:8080")
+    require_free_port(host, int(port))
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="sso-bridge-demo-"))
     # The DR simulator runs beside the bridge, over real HTTP, on a free local port.
     with SimulatorServer(SimulatorConfig()) as simulator:
         app = create_app(prepare(directory, simulator.url))
-        click.echo(instructions(f"http://{host or '127.0.0.1'}:{port}", simulator.url))
+        click.echo(instructions(f"http://{host}:{port}", simulator.url))
         # One process, threads: the demo's in-process cache is only correct within one process.
-        run_simple(host or "127.0.0.1", int(port), app, threaded=True, use_reloader=False)
+        run_simple(host, int(port), app, threaded=True, use_reloader=False)
