@@ -3,9 +3,9 @@
 Statically, always: every file parses, every SSO_BRIDGE_* name it sets is a real setting, every
 probe path is a route of the app, the image's health check follows the bind, and the final image
 stage builds nothing (so no root-owned build artefacts). With a Docker engine, also: the image
-builds and the Compose stack answers a LoginRequest. This machine kind has no engine (documented
-in DEVELOPERS.md): that test then says so with a warning instead of failing, because an absent
-engine is the documented environment here, not a broken one.
+builds and the Compose stack answers a LoginRequest. The project's test machines have no Docker
+engine (the `docker` client at most): that test then says so with a warning and a printed line
+instead of failing, because an absent engine is the known environment there, not a broken one.
 """
 
 from __future__ import annotations
