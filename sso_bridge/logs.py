@@ -45,8 +45,8 @@ def rfc3339(created: float) -> str:
 
 
 class RepeatFilter(logging.Filter):
-    """Lets one WARNING-or-worse line of a kind (logger, level, message template) through per
-    ``interval``; holds back the rest and counts them on the next line let through."""
+    """Lets one WARNING-or-worse line of a kind (logger, level, message) through per
+    ``interval``; holds back the identical ones and counts them on the next line let through."""
 
     def __init__(
         self, interval: float = REPEAT_INTERVAL, clock: Callable[[], float] = time.monotonic
@@ -60,7 +60,9 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True  # info lines are events (sign-ins, registrations): every one counts
-        key = (record.name, record.levelno, str(record.msg))
+        # The message as written: "readiness check cache failed" and "... user_database ..."
+        # are two different warnings, and each keeps its own line.
+        key = (record.name, record.levelno, record.getMessage())
         now = self._clock()
         with self._lock:
             last, held = self._seen.get(key, (None, 0))

@@ -36,10 +36,12 @@ class _Clock:
 def test_a_repeated_warning_is_one_line_per_interval_with_a_count() -> None:
     clock = _Clock()
     repeat = RepeatFilter(interval=60, clock=clock)
-    passed = [repeat.filter(_record("store down: %s", logging.WARNING, n)) for n in range(4)]
+    passed = [repeat.filter(_record("store down: %s", logging.WARNING, "x")) for _ in range(4)]
     assert passed == [True, False, False, False]
+    # The same template with other values is another warning, with its own line.
+    assert repeat.filter(_record("store down: %s", logging.WARNING, "y"))
     clock.now += 61
-    later = _record("store down: %s", logging.WARNING, "again")
+    later = _record("store down: %s", logging.WARNING, "x")
     assert repeat.filter(later)
     assert later.repeated == 3  # type: ignore[attr-defined]
     # Another warning, and info events (sign-ins), are never held back.
