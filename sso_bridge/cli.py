@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
@@ -14,7 +15,7 @@ from sso_bridge import create_app
 from sso_bridge.db import make_engine
 from sso_bridge.identity import IdentityConflict, IdentityMap
 from sso_bridge.schema import SchemaOutOfDate, require_current, upgrade
-from sso_bridge.settings import SettingsError, load_settings, raw_from_environment
+from sso_bridge.settings import load_settings, raw_from_environment
 
 if TYPE_CHECKING:
     # Not at run time: `serve` must not import prometheus_client before gunicorn's master has
@@ -22,9 +23,47 @@ if TYPE_CHECKING:
     from sso_bridge.services import Services
 
 
-@click.group()
+class BridgeGroup(click.Group):
+    """The command group: operator mistakes become one line, and summaries are never cut off.
+
+    The one place that turns an infrastructure error (database missing, unreachable, wrong
+    password, unknown URL scheme, Redis refused, bad TOML, permission denied; see
+    sso_bridge.operator_errors) into ``sso-bridge: <what>: <why>. <fix>`` with exit status 2,
+    for every command; ``sso-bridge --debug ...`` re-raises it with its traceback.
+    """
+
+    group_class = type  # subgroups (db, identity, ...) are BridgeGroups too
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from sso_bridge.operator_errors import describe
+
+            message = describe(exc)
+            if message is None or ctx.find_root().params.get("debug"):
+                raise
+            click.echo(f"sso-bridge: {message}", err=True)
+            ctx.exit(2)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click cuts each summary to the terminal width with "..."; wrap it instead.
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=BridgeGroup, context_settings={"show_default": True})
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 @click.version_option(package_name="sso-bridge")
-def main() -> None:
+def main(debug: bool) -> None:
     """sso-bridge: sign shoppers in once, on the merchant's site and its Digital River store.
 
     Configuration comes from SSO_BRIDGE_* environment variables and the optional TOML file named
@@ -33,11 +72,17 @@ def main() -> None:
 
 
 def _configured_app() -> Flask:
-    try:
-        return create_app()
-    except SettingsError as exc:
-        _fail(str(exc))
-        raise
+    """The configured services, for an admin command: the schema must be current, as for
+    serving, but RUM credentials need not be set (DR never calls a command). Errors (settings,
+    schema, databases) become one line in BridgeGroup.invoke."""
+    from sso_bridge.services import EXTENSION, build_services
+    from sso_bridge.startup import require_schema
+
+    found = build_services(load_settings())
+    require_schema(found.identities.engine)
+    app = Flask("sso_bridge")
+    app.extensions[EXTENSION] = found
+    return app
 
 
 def _fail(message: str) -> None:
@@ -46,30 +91,58 @@ def _fail(message: str) -> None:
 
 
 @main.command()
-@click.option("--bind", default=None, help="HOST:PORT to listen on (default 127.0.0.1:8080).")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@click.option(
+    "--bind",
+    default=None,
+    show_default="SSO_BRIDGE_BIND, else 127.0.0.1:8080",
+    help="HOST:PORT to listen on.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    show_default="SSO_BRIDGE_WORKERS, else 2",
+    help="gunicorn worker processes.",
+)
 def serve(bind: str | None, workers: int | None) -> None:
     """Run the production server (gunicorn)."""
     from sso_bridge.gunicorn_app import BridgeServer
     from sso_bridge.gunicorn_hooks import prepare_metrics_directory
+    from sso_bridge.startup import check_startup
 
     # First, before anything imports prometheus_client: workers aggregate through this directory.
     prepare_metrics_directory()
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
     try:
-        settings = load_settings()
-    except SettingsError as exc:
-        _fail(str(exc))
-        return
-    if not settings.rum_users:
-        _fail('no RUM credentials: set SSO_BRIDGE_RUM_USERS, e.g. \'{"dr": "<password>"}\'')
-    try:
-        require_current(make_engine(settings.database_url))
-    except SchemaOutOfDate as exc:
-        _fail(str(exc))
+        check_startup(settings, engine)
+    finally:
+        engine.dispose()
+    if not settings.api_keys:
+        click.echo(
+            "sso-bridge: warning: no /v1 API keys: every /v1/tokens and /v1/sessions call will "
+            "be refused (401). Set SSO_BRIDGE_API_KEYS to the merchant backend's keys",
+            err=True,
+        )
     BridgeServer(lambda: create_app(settings), {"bind": bind, "workers": workers}).run()
 
 
-@main.command()
+@main.command(short_help="Exit 0 if the bridge at SSO_BRIDGE_BIND answers /healthz.")
+@click.option("--timeout", type=float, default=2.0, help="Seconds to wait for the answer.")
+def healthcheck(timeout: float) -> None:
+    """Exit 0 if the bridge listening on SSO_BRIDGE_BIND answers /healthz, 1 if not.
+
+    For container health checks: it follows the configured bind (0.0.0.0 and :: are asked on
+    the loopback address), so changing the port never breaks the check.
+    """
+    from sso_bridge.healthcheck import check
+
+    ok, detail = check(os.environ.get("SSO_BRIDGE_BIND", "127.0.0.1:8080"), timeout)
+    click.echo(detail, err=not ok)
+    sys.exit(0 if ok else 1)
+
+
+@main.command(short_help="Check configuration, databases, directory, Redis and DR.")
 @click.option("--canary", metavar="LOGIN", default=None, help="A login the directory must find.")
 def doctor(canary: str | None) -> None:
     """Check configuration, databases, user directory, Redis and DR (with a test mint)."""
@@ -174,7 +247,8 @@ def identity_import(csv_file: Path) -> None:
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where the demo keeps its SQLite files (default: a temporary directory).",
+    show_default="a temporary directory",
+    help="Where the demo keeps its SQLite files.",
 )
 def demo(bind: str, simulator_bind: str, merchant_bind: str, data_dir: Path | None) -> None:
     """Run everything on embedded defaults and print what to try."""
@@ -185,7 +259,9 @@ def demo(bind: str, simulator_bind: str, merchant_bind: str, data_dir: Path | No
     )
 
 
-@main.command("simulate-dr")
+@main.command(
+    "simulate-dr", short_help="Run the Digital River Commerce API simulator (for tests)."
+)
 @click.option("--bind", default="127.0.0.1:8081", show_default=True, help="HOST:PORT.")
 @click.option(
     "--config",

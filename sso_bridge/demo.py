@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table
 from sso_bridge.db import make_engine
 from sso_bridge.rum.samples import dr_login_request
 from sso_bridge.schema import upgrade
+from sso_bridge.startup import StartupRefused
 
 RUM_USER, RUM_PASSWORD = "dr-demo", "demo-rum-password"
 API_KEY = "demo-api-key"
@@ -104,6 +106,7 @@ def demo_config(data_dir: Path, simulator_url: str | None = None) -> dict[str, A
             "LOGIN_COLUMNS": ["email"],
         },
         "RUM_USERS": {RUM_USER: RUM_PASSWORD},
+        "MODE": "demo",
         "API_KEYS": [API_KEY],
         "SITE_ID": "demosite",
     }
@@ -177,6 +180,21 @@ def prepare(data_dir: Path, simulator_url: str | None = None) -> dict[str, Any]:
     return config
 
 
+def require_free_port(host: str, port: int, option: str) -> None:
+    """Refuse before the banner, so nobody copies commands for a demo that never started."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # SO_REUSEADDR as the server sets it: only a port someone listens on is refused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StartupRefused(
+                "demo",
+                f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+                f"Choose another port with {option} {host}:<port>",
+            ) from exc
+
+
 def _url(bind: str) -> str:
     from sso_bridge.simulator.server import parse_bind
 
@@ -196,6 +214,14 @@ def run_demo(*, bind: str, data_dir: Path | None, simulator_bind: str, merchant_
     from sso_bridge.simulator import SimulatorConfig, StorefrontConfig
     from sso_bridge.simulator.server import QuietRequestHandler, SimulatorServer, parse_bind
 
+    binds = {"--bind": bind, "--simulator-bind": simulator_bind, "--merchant-bind": merchant_bind}
+    for option, value in binds.items():
+        try:
+            require_free_port(*parse_bind(value), option)
+        except ValueError as exc:
+            raise StartupRefused(
+                "demo", f"{option} {value!r}: {exc}", "Use e.g. 127.0.0.1:8080"
+            ) from exc
     directory = data_dir or Path(tempfile.mkdtemp(prefix="sso-bridge-demo-"))
     bridge_url, merchant_url = _url(bind), _url(merchant_bind)
     store_url = _url(simulator_bind) + "/store/"

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 
 from sso_bridge import metrics
 from sso_bridge.services import services
+from sso_bridge.startup import require_rum_credentials, require_schema
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ def metrics_endpoint() -> Response:
 def readyz() -> tuple[Response, int]:
     found = services()
     checks: dict[str, Callable[[], None]] = {
+        # The start-up contract, asked again: a schema rolled back or credentials that vanished
+        # since start-up must take the instance out of rotation, not answer 500 per request.
+        "bridge_schema": lambda: require_schema(found.identities.engine),
+        "rum_credentials": lambda: require_rum_credentials(found.settings),
         "user_database": found.directory.ping,
         "bridge_database": found.identities.ping,
         "cache": found.store.ping,

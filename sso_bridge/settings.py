@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 PREFIX = "SSO_BRIDGE_"
+MODES = ("production", "demo", "test")
 
 
 class SettingsError(Exception):
@@ -112,6 +113,9 @@ class Settings:
     login_queue_seconds: float = 1.0
     shopper_ip_attribute: str | None = None
     throttle_enabled: bool = True
+    # "production" refuses to start without RUM credentials; "demo" and "test" may run without.
+    mode: str = "production"
+    access_log: bool = False  # one JSON line per request (event "access")
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -485,6 +489,11 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         login_queue_seconds=reader.number("LOGIN_QUEUE_SECONDS", 1.0, minimum=0.0),
         shopper_ip_attribute=reader.string("SHOPPER_IP_ATTRIBUTE"),
         throttle_enabled=reader.boolean("THROTTLE_ENABLED", True),
+        mode=(reader.string("MODE", "production") or "production").lower(),
+        access_log=reader.boolean("ACCESS_LOG", False),
+    )
+    reader.check(
+        "MODE", settings.mode, lambda m: m in MODES, "must be production, demo or test"
     )
     if bool(settings.dr_api_key) != bool(settings.dr_api_secret):
         reader._bad("DR_API_KEY", "DR_API_KEY and DR_API_SECRET go together")

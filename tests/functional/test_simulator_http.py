@@ -459,10 +459,10 @@ def test_hang_is_bounded_and_reset_wakes_it(sim: SimulatorServer) -> None:
     assert requests.get(f"{sim.url}/_sim/faults", timeout=TIMEOUT).json()["hang"] == 30
     with pytest.raises(requests.Timeout):
         requests.get(f"{sim.url}/v1/shoppers/me", timeout=0.3)
-    started = time.monotonic()
     requests.post(f"{sim.url}/_sim/reset", timeout=TIMEOUT).raise_for_status()
+    # Answered (within the client timeout): the reset cleared the hang.
     assert requests.get(f"{sim.url}/v1/shoppers/me", timeout=TIMEOUT).status_code == 401
-    assert time.monotonic() - started < 1.0
+    assert requests.get(f"{sim.url}/_sim/faults", timeout=TIMEOUT).json()["hang"] in (0, None)
 
 
 def test_stats_and_reset(sim: SimulatorServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -219,17 +218,17 @@ def test_dr_hanging_cached_tokens_still_served_misses_fail_fast(
     faults(simulator, hang=True)
     try:
         assert token_for(dr_client, userKey="1").get_json()["access_token"] == cached
-        started = time.monotonic()
+        # DR never answers, so any answer at all is the bridge's own deadline at work (how fast
+        # is measured by the bench, not asserted here).
         miss = token_for(dr_client, userKey="2")
-        elapsed = time.monotonic() - started
         assert miss.status_code == 503
-        assert elapsed < 2.0
         assert int(miss.headers["Retry-After"]) >= 1
         assert miss.get_json()["errors"]["error"][0]["code"] == "service-unavailable"
-        # The negative cache answers the next miss at once, without another DR call.
-        started = time.monotonic()
+        # The negative cache answers the next miss without another DR call.
+        calls = requests.get(simulator.url + "/_sim/stats", timeout=5).json()["calls"]["token"]
         assert token_for(dr_client, userKey="2").status_code == 503
-        assert time.monotonic() - started < 0.5
+        after = requests.get(simulator.url + "/_sim/stats", timeout=5).json()["calls"]["token"]
+        assert after == calls
     finally:
         requests.post(simulator.url + "/_sim/reset", timeout=5)
 

@@ -48,9 +48,12 @@ class FakeClock:
 class FakeDr:
     """The DR calls the broker makes: counts them, hands out numbered tokens, fails on demand."""
 
-    def __init__(self, *, lifetime: int = 3600, delay: float = 0.0) -> None:
+    def __init__(
+        self, *, lifetime: int = 3600, delay: float = 0.0, gate: threading.Event | None = None
+    ) -> None:
         self.lifetime = lifetime
         self.delay = delay
+        self.gate = gate  # when set: every mint waits until the test opens it
         self.fail_with: DrError | None = None
         self.mints: list[tuple[str, str | None, float | None]] = []
         self.revoked: list[str] = []
@@ -74,6 +77,8 @@ class FakeDr:
             failure = self.fail_with
         if self.delay:
             time.sleep(self.delay)
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
         if failure is not None:
             raise failure
         session = f"-{dr_session_token}" if dr_session_token else ""
@@ -307,17 +312,21 @@ def test_fifty_threads_on_a_cold_user_mint_once(brokers: list[TokenBroker]) -> N
 def test_follower_gives_up_within_wait_budget_when_mint_hangs(
     brokers: list[TokenBroker],
 ) -> None:
-    dr = FakeDr(delay=1.0)
+    gate = threading.Event()
+    dr = FakeDr(gate=gate)
     broker = make_broker(dr, wait_budget=0.2)
     brokers.append(broker)
     leader = threading.Thread(target=lambda: broker.get_token(ERID, user_key=USER))
     leader.start()
     assert wait_until(lambda: dr.mint_count == 1)
-    started = time.monotonic()
-    with pytest.raises(TokenUnavailable):
-        broker.get_token(ERID, user_key=USER)
-    assert time.monotonic() - started < 0.9  # gave up long before the mint finished
-    leader.join(timeout=5)
+    try:
+        with pytest.raises(TokenUnavailable):
+            broker.get_token(ERID, user_key=USER)
+        # The mint cannot finish until the gate opens: the follower gave up without it.
+        assert leader.is_alive()
+    finally:
+        gate.set()
+    leader.join(timeout=30)
     assert dr.mint_count == 1
 
 
@@ -412,9 +421,10 @@ def test_failed_mint_releases_the_lock(brokers: list[TokenBroker]) -> None:
     assert store.get("lock:{" + ERID + "}") is None
     time.sleep(0.15)
     dr.fail_with = None
-    started = time.monotonic()
-    broker.get_token(ERID, user_key=USER)
-    assert time.monotonic() - started < 1.0  # no waiting on a stale lock
+    # The next request takes the free lock and mints itself (no follower wait on a stale lock).
+    token = broker.get_token(ERID, user_key=USER)
+    assert token
+    assert dr.mint_count == 2
 
 
 # --------------------------------------------------------------------------- session-aware tokens
