@@ -417,3 +417,52 @@ def test_repr_shows_no_secret() -> None:
     assert settings.rum_users["dr"] == secrets["rum"]
     assert settings.api_keys == (secrets["api"],)
     assert settings.dr_api_secret == secrets["dr_secret"]
+
+
+# --- strict keys: unknown settings are named, with a suggestion -----------------------------
+
+# Issue 10 item 2: each of these was accepted silently ("settings valid").
+MISSPELT_TOML = """
+sesion_ttl = 600
+totally_unknown = true
+
+[directory]
+url = "sqlite:///merchant.sqlite3"
+login_column = "username"
+"""
+
+
+def test_unknown_keys_in_the_file_and_the_environment_are_each_named(tmp_path: Path) -> None:
+    config = _toml(tmp_path, MISSPELT_TOML)
+    environ = {"SSO_BRIDGE_CONFIG": config, "SSO_BRIDGE_DIRECTORY__LOGIN_COLUMN": "email"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(raw_from_environment(environ))
+    assert sorted(caught.value.problems) == sorted(
+        [
+            f"sesion_ttl (in {config}): unknown setting (did you mean session_ttl?)",
+            f"totally_unknown (in {config}): unknown setting",
+            f"directory.login_column (in {config}): unknown setting"
+            " (did you mean directory.login_columns?)",
+            "SSO_BRIDGE_DIRECTORY__LOGIN_COLUMN: unknown setting"
+            " (did you mean DIRECTORY__LOGIN_COLUMNS?)",
+        ]
+    )
+    for problem in caught.value.problems:  # one message names them all
+        assert problem in str(caught.value)
+
+
+def test_unknown_environment_variable_suggests_the_setting() -> None:
+    environ = {"SSO_BRIDGE_DIRECTORY__URL": URL, "SSO_BRIDGE_SESION_TTL": "600"}
+    assert _problems(raw_from_environment(environ)) == [
+        "SSO_BRIDGE_SESION_TTL: unknown setting (did you mean SESSION_TTL?)"
+    ]
+
+
+def test_each_default_is_stated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 10/12: the dataclass said login_concurrency 2 while the reader said the CPU count,
+    # and the database URL's default lived in the reader and again in the CLI.
+    monkeypatch.setattr("os.cpu_count", lambda: 7)
+    loaded = load_settings(MINIMAL)
+    assert loaded == Settings(directory=DirectorySettings(url=URL))
+    assert loaded.login_concurrency == 7
+    assert loaded.database_url == "sqlite:///sso-bridge.sqlite3"
