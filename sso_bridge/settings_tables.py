@@ -16,7 +16,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -79,9 +81,9 @@ class DirectorySettings(_Table):
     upgrade_hashes: Flag = False
     create_defaults: ValueMap = Field(default_factory=dict)
     api_url: OptionalText = secret_url(None, validate_default=True)  # may embed credentials
+    api_token: OptionalText = secret(None)
+    api_username: OptionalText = None
     api_password: OptionalText = secret(None)
-    api_username: OptionalText = Field(default=None, validate_default=True)
-    api_token: OptionalText = secret(None, validate_default=True)
     api_timeout: Float = Field(default=2.0, ge=0.05)
 
     @field_validator("backend")
@@ -95,7 +97,7 @@ class DirectorySettings(_Table):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str, info: ValidationInfo) -> str:
-        if not value and info.data.get("backend") == "sql":
+        if not value and info.data.get("backend") != "http":
             raise problem("is required")  # the login API (backend http) replaces the table
         if value and not checks.is_database_url(value):
             raise problem("is not a SQLAlchemy database URL")
@@ -111,8 +113,6 @@ class DirectorySettings(_Table):
             )
         return value
 
-    # Backend "http": the URL and one kind of credentials are required. Each check runs on the
-    # field it names, once the fields it compares have been read (declaration order).
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -123,27 +123,39 @@ class DirectorySettings(_Table):
                 raise problem("must be an http(s):// URL")
         return value
 
-    @field_validator("api_username")
+    @model_validator(mode="wrap")
     @classmethod
-    def _api_username(cls, value: str | None, info: ValidationInfo) -> str | None:
-        paired = "api_password" not in info.data or bool(value) == bool(info.data["api_password"])
-        if info.data.get("backend") == "http" and not paired:
-            raise problem("API_USERNAME and API_PASSWORD go together")
-        return value
+    def _one_kind_of_credentials(
+        cls, data: Any, handler: ModelWrapValidatorHandler[DirectorySettings]
+    ) -> DirectorySettings:
+        # Three keys, problems named on two of them: read from the input, so that they are
+        # reported together with every other problem, not only once the rest is valid.
+        found = _credential_problems(any_case(cls, data)) if isinstance(data, Mapping) else []
+        try:
+            directory = handler(data)
+        except ValidationError as exc:
+            checks.raise_all(exc, found)
+            raise
+        checks.raise_all(None, found)
+        return directory
 
-    @field_validator("api_token")
-    @classmethod
-    def _api_token(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("backend") != "http" or not {"api_username", "api_password"} <= set(
-            info.data
-        ):
-            return value
-        basic = info.data["api_username"] is not None or info.data["api_password"] is not None
-        if value and basic:
-            raise problem("set API_TOKEN or API_USERNAME/API_PASSWORD, not both")
-        if not value and not basic:
-            raise problem("is required (or API_USERNAME and API_PASSWORD)")
-        return value
+
+def _credential_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Backend "http" takes a bearer token or Basic credentials: one kind, whole."""
+    if str(data.get("backend") or "sql").lower() != "http":
+        return []
+    token, username, password = (data.get(key) or None for key in _CREDENTIALS)
+    basic = username is not None or password is not None
+    if token and basic:
+        return [("api_token", "set API_TOKEN or API_USERNAME/API_PASSWORD, not both")]
+    if basic and not (username and password):
+        return [("api_username", "API_USERNAME and API_PASSWORD go together")]
+    if not token and not basic:
+        return [("api_token", "is required (or API_USERNAME and API_PASSWORD)")]
+    return []
+
+
+_CREDENTIALS = ("api_token", "api_username", "api_password")
 
 
 class PasswordEncryptionSettings(_Table):

@@ -34,6 +34,26 @@ def each(values: Iterable[str], test: Callable[[str], bool], message: str) -> No
         raise ValidationError.from_exception_data("settings", errors)
 
 
+def raise_all(error: ValidationError | None, found: list[tuple[str, str]]) -> None:
+    """Raise pydantic's ``error`` (if any) and our ``found`` (field, message) as one error."""
+    if not found:
+        return
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                item["type"], "{message}", {**item.get("ctx", {}), "message": item["msg"]}
+            ),
+            loc=item["loc"],
+            input=item["input"],
+        )
+        for item in (error.errors() if error is not None else [])
+    ]
+    details += [
+        InitErrorDetails(type=problem(message), loc=(key,), input=None) for key, message in found
+    ]
+    raise ValidationError.from_exception_data("settings", details)
+
+
 def secret(default: Any = ..., **options: Any) -> Any:
     """A field that holds a secret: kept out of repr, masked by ``sso-bridge config``."""
     return Field(default, repr=False, json_schema_extra={"secret": "value"}, **options)

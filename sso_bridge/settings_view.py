@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel
 
@@ -45,14 +45,16 @@ def _secret_parameter(name: str) -> bool:
 def mask_url(url: str) -> str:
     """``postgresql://user:pw@host/db?password=x`` -> ``postgresql://user:***@host/db?password=***``."""
     parts = urlsplit(url)
+    masked = url  # edited in place: rebuilding would drop the "//" of "sqlite:///file"
     userinfo, at, hosts = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":" + MASK
+        user = userinfo.split(":", 1)[0]
+        masked = masked.replace(parts.netloc, f"{user}:{MASK}@{hosts}", 1)
     query = parse_qsl(parts.query, keep_blank_values=True)
     if any(_secret_parameter(name) for name, _ in query):
         query = [(name, MASK if _secret_parameter(name) else value) for name, value in query]
-        parts = parts._replace(query=urlencode(query, safe="*"))
-    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{hosts}"))
+        masked = masked.replace("?" + parts.query, "?" + urlencode(query, safe="*"), 1)
+    return masked
 
 
 def _mask(value: Any, kind: str) -> Any:
