@@ -208,7 +208,7 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _forwarded_allow_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [item for item in value if item != "*" and not checks.is_cidr(item)]
+        bad = [item for item in value if item != "*" and not checks.is_strict_network(item)]
         if bad:
             raise problem(
                 "; ".join(f"{item!r} is not an IP address, CIDR or *" for item in bad)

@@ -165,6 +165,15 @@ def is_cidr(value: str) -> bool:
     return True
 
 
+def is_strict_network(value: str) -> bool:
+    """An address or a network without host bits, as gunicorn's forwarded_allow_ips wants."""
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return True
+
+
 def is_token_key(value: str) -> bool:
     from sso_bridge.dr.sealing import parse_token_key
 

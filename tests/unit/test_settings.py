@@ -655,3 +655,13 @@ def test_login_api_credentials_are_checked_together_with_everything_else() -> No
         "SSO_BRIDGE_DIRECTORY__API_TOKEN: is required (or API_USERNAME and API_PASSWORD)",
         "SSO_BRIDGE_SESSION_TTL: must be >= 1",
     ]
+
+
+def test_forwarded_allow_ips_are_networks_as_gunicorn_reads_them() -> None:
+    # gunicorn builds ipaddress.ip_network(item) (strict): host bits set would stop it later.
+    assert _problems({**MINIMAL, "FORWARDED_ALLOW_IPS": "10.0.0.1/8"}) == [
+        "SSO_BRIDGE_FORWARDED_ALLOW_IPS: '10.0.0.1/8' is not an IP address, CIDR or *"
+    ]
+    assert load_settings({**MINIMAL, "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).forwarded_allow_ips == (
+        "10.0.0.0/8",
+    )
