@@ -77,6 +77,8 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Every setting of the bridge; build it with `load_settings`."""
 
+    # The prefix and delimiter are the ones sso_bridge.settings_sources reads by (stated here
+    # for pydantic-settings' own tools); its docstring says why it is not the library's reader.
     model_config = SettingsConfigDict(
         env_prefix=PREFIX,
         env_nested_delimiter="__",
