@@ -15,7 +15,7 @@ from sso_bridge import create_app
 from sso_bridge.db import make_engine
 from sso_bridge.identity import IdentityConflict, IdentityMap
 from sso_bridge.schema import SchemaOutOfDate, require_current, upgrade
-from sso_bridge.settings import load_settings, raw_from_environment
+from sso_bridge.settings import load_settings, own_database_url, raw_from_environment
 
 if TYPE_CHECKING:
     # Not at run time: `serve` must not import prometheus_client before gunicorn's master has
@@ -124,7 +124,12 @@ def serve(bind: str | None, workers: int | None) -> None:
             "be refused (401). Set SSO_BRIDGE_API_KEYS to the merchant backend's keys",
             err=True,
         )
-    BridgeServer(lambda: create_app(settings), {"bind": bind, "workers": workers}).run()
+    options = {
+        "bind": bind or settings.bind,
+        "workers": workers or settings.workers,
+        "forwarded_allow_ips": ",".join(settings.forwarded_allow_ips),
+    }
+    BridgeServer(lambda: create_app(settings), options).run()
 
 
 @main.command(short_help="Exit 0 if the bridge at SSO_BRIDGE_BIND answers /healthz.")
@@ -151,6 +156,18 @@ def doctor(canary: str | None) -> None:
     sys.exit(run_doctor(click.echo, canary=canary))
 
 
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {name: {value, source}}.")
+def show_config(as_json: bool) -> None:
+    """Show the effective configuration: each value and its source, secrets masked."""
+    from sso_bridge.settings_view import effective_settings, render, render_json
+
+    # A bad configuration is named by the one operator-error handler (sso_bridge.operator_errors).
+    raw = raw_from_environment()
+    entries = effective_settings(load_settings(raw), raw)
+    click.echo(render_json(entries) if as_json else render(entries))
+
+
 @main.group()
 def db() -> None:
     """The bridge's own database."""
@@ -159,7 +176,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the bridge's own schema (identity map)."""
-    url = str(raw_from_environment().get("DATABASE_URL") or "sqlite:///sso-bridge.sqlite3")
+    url = own_database_url()
     before, after = upgrade(make_engine(url))
     click.echo(f"schema at version {after}" + ("" if before == after else f" (was {before})"))
 
@@ -206,8 +223,7 @@ def identity_import(csv_file: Path) -> None:
     All or nothing: any pair that would give a user a second ERID, or an ERID a second user, is
     refused and nothing is written.
     """
-    url = str(raw_from_environment().get("DATABASE_URL") or "sqlite:///sso-bridge.sqlite3")
-    engine = make_engine(url)
+    engine = make_engine(own_database_url())
     try:
         require_current(engine)
     except SchemaOutOfDate as exc:

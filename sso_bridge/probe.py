@@ -23,7 +23,7 @@ _PASSWORD_ELEMENT = re.compile(rb"(<password[^>]*>)[^<]*(</password>)")
 
 @dataclass(frozen=True)
 class _Probe:
-    caller: RumCaller
+    caller: RumCaller | None
     show_xml: bool
 
 
@@ -43,29 +43,40 @@ def _rum_url(url: str) -> str:
 @click.option(
     "--user",
     envvar="SSO_BRIDGE_PROBE_USER",
-    required=True,
+    default=None,
     help="DR's HTTP Basic user name (a RUM_USERS key). Env: SSO_BRIDGE_PROBE_USER.",
 )
 @click.option(
     "--password",
     envvar="SSO_BRIDGE_PROBE_PASSWORD",
-    required=True,
+    default=None,
     help="Its password. Env: SSO_BRIDGE_PROBE_PASSWORD (safer than the command line).",
 )
 @click.option("--xml/--no-xml", "show_xml", default=True, show_default=True, help="Print XML.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds.")
 @click.pass_context
 def probe(
-    context: click.Context, url: str, user: str, password: str, show_xml: bool, timeout: float
+    context: click.Context,
+    url: str,
+    user: str | None,
+    password: str | None,
+    show_xml: bool,
+    timeout: float,
 ) -> None:
     """Send DR's RUM calls (login, profile, session, create) to a bridge and show the answers."""
-    context.obj = _Probe(
-        RumCaller(url=_rum_url(url), username=user, password=password, timeout=timeout), show_xml
-    )
+    caller = None
+    if user and password:  # checked when a call is made, so `probe login --help` works bare
+        caller = RumCaller(url=_rum_url(url), username=user, password=password, timeout=timeout)
+    context.obj = _Probe(caller, show_xml)
 
 
 def _run(context: click.Context, document: bytes) -> None:
     probe_: _Probe = context.obj
+    if probe_.caller is None:
+        raise click.UsageError(
+            "DR's Basic credentials are needed: --user and --password "
+            "(or SSO_BRIDGE_PROBE_USER and SSO_BRIDGE_PROBE_PASSWORD)"
+        )
     if probe_.show_xml:
         click.echo("--- sent")
         click.echo(_PASSWORD_ELEMENT.sub(rb"\1********\2", document).decode())
@@ -112,6 +123,7 @@ def _dr_error(body: bytes) -> str:
 
 _SHOPPER_PASSWORD = click.option(
     "--shopper-password",
+    default=None,
     prompt="Shopper's password",
     hide_input=True,
     help="The shopper's password (prompted for when not given).",
@@ -142,7 +154,7 @@ def profile(context: click.Context, erid: str | None, login_id: str | None) -> N
 @click.argument("token")
 @click.pass_context
 def session(context: click.Context, token: str) -> None:
-    """ValidateSessionRequest: check an SSO session token (from POST /v1/sessions)."""
+    """ValidateSessionRequest: check an SSO session token."""
     _run(context, caller.session_request(token))
 
 

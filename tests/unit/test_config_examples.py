@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
 from sso_bridge.gunicorn_app import DEFAULTS
-from sso_bridge.settings import load_settings, raw_from_environment
+from sso_bridge.settings import load_settings, raw_from_environment, setting_names
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -18,6 +19,24 @@ def test_example_toml_is_a_valid_configuration() -> None:
     assert settings.directory.login_columns == ("email", "username")
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.rum_users == {"dr": "x"}  # the environment adds to (and wins over) the file
+
+
+def _example_keys() -> set[str]:
+    """Every key the example shows, set or commented out, as its environment variable."""
+    keys, table = set(), ""
+    for line in (CONFIG / "sso-bridge.example.toml").read_text(encoding="utf-8").splitlines():
+        header = re.match(r"#?\s*\[(\w+)\]", line)
+        if header:
+            table = header.group(1).upper() + "__"
+        key = re.match(r"#?\s*(\w+)\s*=", line)
+        if key and not line.startswith("#   "):  # "#   { emailDomain = ..." is a value
+            keys.add("SSO_BRIDGE_" + table + key.group(1).upper())
+    return keys
+
+
+def test_example_toml_shows_every_setting() -> None:
+    assert set(setting_names()) - _example_keys() == set()
+    assert _example_keys() - set(setting_names()) == set()  # and nothing that is not one
 
 
 def test_gunicorn_config_matches_the_serve_defaults(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]

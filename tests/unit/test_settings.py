@@ -13,7 +13,9 @@ from sso_bridge.settings import (
     Settings,
     SettingsError,
     load_settings,
+    own_database_url,
     raw_from_environment,
+    setting_names,
 )
 
 URL = "sqlite:///merchant.sqlite3"
@@ -417,3 +419,249 @@ def test_repr_shows_no_secret() -> None:
     assert settings.rum_users["dr"] == secrets["rum"]
     assert settings.api_keys == (secrets["api"],)
     assert settings.dr_api_secret == secrets["dr_secret"]
+
+
+# --- strict keys: unknown settings are named, with a suggestion -----------------------------
+
+# Issue 10 item 2: each of these was accepted silently ("settings valid").
+MISSPELT_TOML = """
+sesion_ttl = 600
+totally_unknown = true
+
+[directory]
+url = "sqlite:///merchant.sqlite3"
+login_column = "username"
+"""
+
+
+def test_unknown_keys_in_the_file_and_the_environment_are_each_named(tmp_path: Path) -> None:
+    config = _toml(tmp_path, MISSPELT_TOML)
+    environ = {"SSO_BRIDGE_CONFIG": config, "SSO_BRIDGE_DIRECTORY__LOGIN_COLUMN": "email"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(raw_from_environment(environ))
+    assert sorted(caught.value.problems) == sorted(
+        [
+            f"sesion_ttl (in {config}): unknown setting (did you mean session_ttl?)",
+            f"totally_unknown (in {config}): unknown setting",
+            f"directory.login_column (in {config}): unknown setting"
+            " (did you mean directory.login_columns?)",
+            "SSO_BRIDGE_DIRECTORY__LOGIN_COLUMN: unknown setting"
+            " (did you mean DIRECTORY__LOGIN_COLUMNS?)",
+        ]
+    )
+    for problem in caught.value.problems:  # one message names them all
+        assert problem in str(caught.value)
+
+
+def test_unknown_environment_variable_suggests_the_setting() -> None:
+    environ = {"SSO_BRIDGE_DIRECTORY__URL": URL, "SSO_BRIDGE_SESION_TTL": "600"}
+    assert _problems(raw_from_environment(environ)) == [
+        "SSO_BRIDGE_SESION_TTL: unknown setting (did you mean SESSION_TTL?)"
+    ]
+
+
+def test_each_default_is_stated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 10/12: the dataclass said login_concurrency 2 while the reader said the CPU count,
+    # and the database URL's default lived in the reader and again in the CLI.
+    monkeypatch.setattr("os.cpu_count", lambda: 7)
+    loaded = load_settings(MINIMAL)
+    assert loaded == Settings(directory=DirectorySettings(url=URL))
+    assert loaded.login_concurrency == 7
+    assert loaded.database_url == "sqlite:///sso-bridge.sqlite3"
+
+
+def test_every_unknown_key_is_named_wherever_it_is(tmp_path: Path) -> None:
+    config = _toml(
+        tmp_path,
+        """
+[directory]
+url = "sqlite:///merchant.sqlite3"
+create_defaults = { anything = "goes", in_a_data_table = true }
+
+[rum_users]
+Any-Name = "pw"
+
+[rum_password_encryption]
+key = "hex:00112233445566778899aabbccddeeff"
+mod = "gcm"
+
+[[private_stores]]
+emailDomain = "example.org"
+search = true
+emailDomian = "typo.org"
+""",
+    )
+    environ = {
+        "SSO_BRIDGE_CONFIG": config,
+        "SSO_BRIDGE_LOGIN_COLUMNS": '["email"]',  # belongs in the directory table
+        "SSO_BRIDGE_TOTALLY_UNKNOWN": "1",
+        "SSO_BRIDGE_PRIVATE_STORES": '[{"emailDomain": "x.edu", "search": true, "plan": "1"}]',
+    }
+    assert sorted(_problems(raw_from_environment(environ))) == sorted(
+        [
+            f"rum_password_encryption.mod (in {config}): unknown setting"
+            " (did you mean rum_password_encryption.mode?)",
+            f"private_stores[0] (in {config}): unknown key 'emailDomian'"
+            " (did you mean emailDomain?)",
+            "SSO_BRIDGE_LOGIN_COLUMNS: unknown setting (did you mean DIRECTORY__LOGIN_COLUMNS?)",
+            "SSO_BRIDGE_TOTALLY_UNKNOWN: unknown setting",
+            "SSO_BRIDGE_PRIVATE_STORES[0]: unknown key 'plan'",
+        ]
+    )
+
+
+def test_unknown_keys_in_a_mapping_are_named_as_variables() -> None:
+    problems = _problems({**MINIMAL, "sesion_ttl": 5, "DIRECTORY": {"URL": URL, "tabel": "x"}})
+    assert sorted(problems) == [
+        "SSO_BRIDGE_DIRECTORY__TABEL: unknown setting (did you mean DIRECTORY__TABLE?)",
+        "SSO_BRIDGE_SESION_TTL: unknown setting (did you mean SESSION_TTL?)",
+    ]
+
+
+def test_our_variables_that_are_not_settings_are_allowed(tmp_path: Path) -> None:
+    environ = {
+        "SSO_BRIDGE_CONFIG": _toml(tmp_path),
+        "SSO_BRIDGE_TEST_REDIS_URL": "redis://127.0.0.1:6379/9",
+        "SSO_BRIDGE_TEST_POSTGRES_URL": "postgresql://postgres@127.0.0.1/postgres",
+    }
+    assert load_settings(raw_from_environment(environ)).site_id == "toml-site"
+
+
+def test_unknown_problems_come_with_the_value_problems_in_one_error() -> None:
+    environ = {"SSO_BRIDGE_SESION_TTL": "600", "SSO_BRIDGE_SESSION_TTL": "0"}
+    problems = _problems(raw_from_environment(environ))
+    assert [problem.split(":", 1)[0] for problem in problems] == [
+        "SSO_BRIDGE_SESION_TTL",
+        "SSO_BRIDGE_DIRECTORY__URL",
+        "SSO_BRIDGE_SESSION_TTL",
+    ]
+
+
+def test_setting_names_list_every_variable_once() -> None:
+    names = setting_names()
+    assert len(names) == len(set(names))
+    for name in (
+        "SSO_BRIDGE_DATABASE_URL",
+        "SSO_BRIDGE_DIRECTORY__URL",
+        "SSO_BRIDGE_DIRECTORY__LOGIN_COLUMNS",
+        "SSO_BRIDGE_RUM_PASSWORD_ENCRYPTION__KEY",
+        "SSO_BRIDGE_PRIVATE_STORES",
+        "SSO_BRIDGE_BIND",
+        "SSO_BRIDGE_WORKERS",
+        "SSO_BRIDGE_FORWARDED_ALLOW_IPS",
+    ):
+        assert name in names
+    assert "SSO_BRIDGE_CONFIG" not in names
+    assert "SSO_BRIDGE_DIRECTORY" not in names  # a table, not a setting of its own
+    # Every name loads: none of them is refused as unknown.
+    environ = {
+        **dict.fromkeys(names, ""),
+        "SSO_BRIDGE_DIRECTORY__URL": URL,
+        "SSO_BRIDGE_RUM_PASSWORD_ENCRYPTION__KEY": "hex:" + "00" * 16,
+    }
+    settings = load_settings(raw_from_environment(environ))
+    assert settings.directory.url == URL
+
+
+def test_empty_values_mean_the_default() -> None:
+    environ = {
+        "SSO_BRIDGE_DIRECTORY__URL": URL,
+        "SSO_BRIDGE_SESSION_TTL": "",
+        "SSO_BRIDGE_LOG_LEVEL": "",
+        "SSO_BRIDGE_REDIS_URL": "",
+        "SSO_BRIDGE_DIRECTORY__LOGIN_COLUMNS": "[]",
+        "SSO_BRIDGE_DIRECTORY__EMAIL_COLUMN": "",  # an optional column: switched off
+    }
+    settings = load_settings(raw_from_environment(environ))
+    assert (settings.session_ttl, settings.log_level, settings.redis_url) == (3600, "INFO", None)
+    assert settings.directory.login_columns == ("email",)
+    assert settings.directory.email_column is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"SESSION_TTL": True}, "SSO_BRIDGE_SESSION_TTL: must be an integer"),
+        ({"DR_TIMEOUT": False}, "SSO_BRIDGE_DR_TIMEOUT: must be a number"),
+        ({"MAX_BODY_BYTES": 10}, "SSO_BRIDGE_MAX_BODY_BYTES: must be >= 1024"),
+        ({"REDIS_TIMEOUT": 0}, "SSO_BRIDGE_REDIS_TIMEOUT: must be a number >= 0.001"),
+        ({"THROTTLE_ENABLED": "maybe"}, "SSO_BRIDGE_THROTTLE_ENABLED: must be true or false"),
+        ({"DIRECTORY": "sqlite://"}, "SSO_BRIDGE_DIRECTORY: must be a table/object"),
+        ({"PRIVATE_STORES": ["x.edu"]}, "SSO_BRIDGE_PRIVATE_STORES[0]: must be a table/object"),
+        ({"BIND": "8080"}, "SSO_BRIDGE_BIND: must be HOST:PORT (e.g. 0.0.0.0:8080) or unix:PATH"),
+        ({"WORKERS": 0}, "SSO_BRIDGE_WORKERS: must be >= 1"),
+        (
+            {"FORWARDED_ALLOW_IPS": "10.0.0.1, proxy.internal"},
+            "SSO_BRIDGE_FORWARDED_ALLOW_IPS: 'proxy.internal' is not an IP address, CIDR or *",
+        ),
+        (
+            {"TOKEN_ENCRYPTION_KEYS": ["cd" * 32, "short"]},
+            "SSO_BRIDGE_TOKEN_ENCRYPTION_KEYS[1]: must be 32 bytes as base64 or 64 hex digits",
+        ),
+        (
+            {"DR_API_SECRET": "s3cr3t-value"},
+            "SSO_BRIDGE_DR_API_KEY: DR_API_KEY and DR_API_SECRET go together",
+        ),
+    ],
+)
+def test_each_value_problem_is_worded_for_the_operator(raw: dict[str, Any], problem: str) -> None:
+    assert _problems({**MINIMAL, **raw}) == [problem]
+
+
+def test_no_secret_value_appears_in_any_problem() -> None:
+    secrets = ["rum-pw-c0ffee", "api-key-feed", "dr-secret-f00d", "ab" * 31]
+    problems = _problems(
+        {
+            "DIRECTORY": {"URL": "not a url with pw-d00d", "API_PASSWORD": ["pw-d00d"]},
+            "RUM_USERS": {"dr": secrets[0], "": secrets[0]},
+            "API_KEYS": [secrets[1], 5],
+            "DR_API_SECRET": [secrets[2]],
+            "TOKEN_ENCRYPTION_KEYS": [secrets[3]],
+            "RUM_PASSWORD_ENCRYPTION": {"KEY": secrets[3]},
+        }
+    )
+    assert len(problems) >= 6, problems
+    for secret in [*secrets, "pw-d00d"]:
+        assert not any(secret in problem for problem in problems), secret
+
+
+def test_server_settings_have_their_defaults_and_accept_a_comma_separated_list() -> None:
+    settings = load_settings(MINIMAL)
+    assert (settings.bind, settings.workers) == ("127.0.0.1:8080", 2)
+    assert settings.forwarded_allow_ips == ("127.0.0.1",)
+    environ = {
+        "SSO_BRIDGE_DIRECTORY__URL": URL,
+        "SSO_BRIDGE_BIND": "0.0.0.0:9000",
+        "SSO_BRIDGE_WORKERS": "4",
+        "SSO_BRIDGE_FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.0.2.7",
+    }
+    settings = load_settings(raw_from_environment(environ))
+    assert (settings.bind, settings.workers) == ("0.0.0.0:9000", 4)
+    assert settings.forwarded_allow_ips == ("10.0.0.0/8", "192.0.2.7")
+    listed = {**MINIMAL, "FORWARDED_ALLOW_IPS": ["*"], "BIND": "unix:/run/sso-bridge.sock"}
+    assert load_settings(listed).forwarded_allow_ips == ("*",)
+
+
+def test_own_database_url_needs_no_other_setting() -> None:
+    assert own_database_url({}) == "sqlite:///sso-bridge.sqlite3"
+    assert own_database_url({}) == load_settings(MINIMAL).database_url
+    assert own_database_url({"database_url": "postgresql://b@h/b"}) == "postgresql://b@h/b"
+
+
+def test_login_api_credentials_are_checked_together_with_everything_else() -> None:
+    directory = {"BACKEND": "http", "API_URL": "https://login.internal", "API_TIMEOUT": 0}
+    assert sorted(_problems({"DIRECTORY": directory, "SESSION_TTL": 0})) == [
+        "SSO_BRIDGE_DIRECTORY__API_TIMEOUT: must be a number >= 0.05",
+        "SSO_BRIDGE_DIRECTORY__API_TOKEN: is required (or API_USERNAME and API_PASSWORD)",
+        "SSO_BRIDGE_SESSION_TTL: must be >= 1",
+    ]
+
+
+def test_forwarded_allow_ips_are_networks_as_gunicorn_reads_them() -> None:
+    # gunicorn builds ipaddress.ip_network(item) (strict): host bits set would stop it later.
+    assert _problems({**MINIMAL, "FORWARDED_ALLOW_IPS": "10.0.0.1/8"}) == [
+        "SSO_BRIDGE_FORWARDED_ALLOW_IPS: '10.0.0.1/8' is not an IP address, CIDR or *"
+    ]
+    assert load_settings({**MINIMAL, "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).forwarded_allow_ips == (
+        "10.0.0.0/8",
+    )
