@@ -3,6 +3,7 @@
 import os
 
 from sso_bridge.gunicorn_hooks import child_exit, on_starting, prepare_metrics_directory
+from sso_bridge.settings import load_settings
 
 # Metrics from every worker are aggregated through files in this directory (emptied at start).
 prepare_metrics_directory()
@@ -19,8 +20,9 @@ keepalive = 5
 # Recycle workers now and then so a slow leak can never grow without bound.
 max_requests = 10000
 max_requests_jitter = 1000
-# Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it.
-forwarded_allow_ips = os.environ.get("SSO_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it:
+# the bridge's own setting (SSO_BRIDGE_FORWARDED_ALLOW_IPS), which the RUM allowlist uses too.
+forwarded_allow_ips = ",".join(load_settings().forwarded_allow_ips)
 accesslog = None
 
 __all__ = ["child_exit", "on_starting"]

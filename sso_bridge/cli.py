@@ -66,7 +66,12 @@ def serve(bind: str | None, workers: int | None) -> None:
         require_current(make_engine(settings.database_url))
     except SchemaOutOfDate as exc:
         _fail(str(exc))
-    BridgeServer(lambda: create_app(settings), {"bind": bind, "workers": workers}).run()
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "forwarded_allow_ips": ",".join(settings.forwarded_allow_ips),
+    }
+    BridgeServer(lambda: create_app(settings), options).run()
 
 
 @main.command()

@@ -96,6 +96,8 @@ class Settings:
     rum_users: Mapping[str, str] = field(default_factory=dict, repr=False)
     rum_allowed_ips: tuple[str, ...] = ()
     trusted_proxies: int = 0
+    # Peers whose X-Forwarded-* headers are believed (gunicorn's forwarded_allow_ips too).
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     rum_password_encryption: PasswordEncryptionSettings | None = field(default=None, repr=False)
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     site_id: str | None = None
@@ -427,6 +429,20 @@ def _read_private_stores(reader: _Reader) -> tuple[PrivateStoreRule, ...]:
     return tuple(rules)
 
 
+def _forwarded_allow_ips(reader: _Reader) -> tuple[str, ...]:
+    # gunicorn's own form (one comma-separated string) works as well as a JSON list. No "*":
+    # believing X-Forwarded-For from any peer is exactly what lets a client forge its address.
+    if "FORWARDED_ALLOW_IPS" not in reader.raw:
+        return Settings.forwarded_allow_ips
+    items = reader.string_list("FORWARDED_ALLOW_IPS")
+    networks = tuple(part.strip() for item in items for part in item.split(",") if part.strip())
+    for cidr in networks:
+        reader.check(
+            "FORWARDED_ALLOW_IPS", cidr, _is_cidr, f"{cidr!r} is not an IP address or CIDR"
+        )
+    return networks
+
+
 def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
     """Build validated `Settings` from ``raw`` (default: TOML file + environment)."""
     raw = _upper_keys(raw_from_environment() if raw is None else raw)
@@ -437,6 +453,7 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
     allowed_ips = reader.string_list("RUM_ALLOWED_IPS")
     for cidr in allowed_ips:
         reader.check("RUM_ALLOWED_IPS", cidr, _is_cidr, f"{cidr!r} is not an IP address or CIDR")
+    forwarded_allow_ips = _forwarded_allow_ips(reader)
     token_keys = reader.string_list("TOKEN_ENCRYPTION_KEYS")
     for index, token_key in enumerate(token_keys):
         reader.check(
@@ -469,6 +486,7 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         rum_users=reader.string_map("RUM_USERS"),
         rum_allowed_ips=allowed_ips,
         trusted_proxies=reader.integer("TRUSTED_PROXIES", 0),
+        forwarded_allow_ips=forwarded_allow_ips,
         rum_password_encryption=_read_encryption(reader),
         api_keys=reader.string_list("API_KEYS"),
         site_id=reader.string("SITE_ID"),
