@@ -3,7 +3,7 @@
 import os
 
 from sso_bridge.gunicorn_hooks import child_exit, on_starting, prepare_metrics_directory
-from sso_bridge.settings import load_settings
+from sso_bridge.settings import forwarded_allow_ips_setting
 
 # Metrics from every worker are aggregated through files in this directory (emptied at start).
 prepare_metrics_directory()
@@ -22,7 +22,7 @@ max_requests = 10000
 max_requests_jitter = 1000
 # Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it:
 # the bridge's own setting (SSO_BRIDGE_FORWARDED_ALLOW_IPS), which the RUM allowlist uses too.
-forwarded_allow_ips = ",".join(load_settings().forwarded_allow_ips)
+forwarded_allow_ips = ",".join(forwarded_allow_ips_setting())
 accesslog = None
 
 __all__ = ["child_exit", "on_starting"]

@@ -443,6 +443,15 @@ def _forwarded_allow_ips(reader: _Reader) -> tuple[str, ...]:
     return networks
 
 
+def forwarded_allow_ips_setting(raw: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """FORWARDED_ALLOW_IPS alone, for gunicorn's configuration file (read before the app is)."""
+    reader = _Reader(_upper_keys(raw_from_environment() if raw is None else raw))
+    value = _forwarded_allow_ips(reader)
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    return value
+
+
 def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
     """Build validated `Settings` from ``raw`` (default: TOML file + environment)."""
     raw = _upper_keys(raw_from_environment() if raw is None else raw)

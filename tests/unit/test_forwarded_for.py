@@ -65,3 +65,11 @@ def test_forwarded_allow_ips_default_is_loopback() -> None:
 def test_forwarded_allow_ips_refuses_anything_but_addresses(value: object) -> None:
     with pytest.raises(SettingsError, match="FORWARDED_ALLOW_IPS"):
         load_settings({**BASE, "FORWARDED_ALLOW_IPS": value})
+
+
+def test_gunicorn_config_file_reads_the_same_setting() -> None:
+    from sso_bridge.settings import forwarded_allow_ips_setting
+
+    assert forwarded_allow_ips_setting({"FORWARDED_ALLOW_IPS": "10.0.0.1"}) == ("10.0.0.1",)
+    with pytest.raises(SettingsError, match="FORWARDED_ALLOW_IPS"):
+        forwarded_allow_ips_setting({"FORWARDED_ALLOW_IPS": "*"})
