@@ -12,7 +12,9 @@ bind = os.environ.get("SSO_BRIDGE_BIND", "127.0.0.1:8080")
 # Password hashing is CPU-bound: about one worker per core. Threads overlap the I/O of the
 # token path (Redis, DR) and keep tail latency tight (gevent showed 70-100 ms p99 tails).
 workers = int(os.environ.get("SSO_BRIDGE_WORKERS", "2"))
-worker_class = "gthread"
+# gthread, except that requests are read whole in the event loop under deadlines before a
+# thread serves them (slow clients cannot hold threads), and connections spread over workers.
+worker_class = "sso_bridge.server.worker.BufferingWorker"
 threads = 4
 timeout = 30
 graceful_timeout = 20

@@ -105,6 +105,9 @@ class Settings:
     session_attribute: str = "sessionToken"
     registration_retry_window: int = 600
     max_body_bytes: int = 65536
+    # Seconds a client has to send a request's headers, then its body (slow clients dropped).
+    request_header_timeout: float = 5.0
+    request_body_timeout: float = 10.0
     token_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     token_safety_margin: int = 60
     token_refresh_fraction: float = 0.5
@@ -503,6 +506,8 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         session_attribute=reader.string("SESSION_ATTRIBUTE", "sessionToken") or "sessionToken",
         registration_retry_window=reader.integer("REGISTRATION_RETRY_WINDOW", 600),
         max_body_bytes=reader.integer("MAX_BODY_BYTES", 65536, minimum=1024),
+        request_header_timeout=reader.number("REQUEST_HEADER_TIMEOUT", 5.0, minimum=0.1),
+        request_body_timeout=reader.number("REQUEST_BODY_TIMEOUT", 10.0, minimum=0.1),
         token_encryption_keys=token_keys,
         token_safety_margin=reader.integer("TOKEN_SAFETY_MARGIN", 60),
         token_refresh_fraction=reader.number("TOKEN_REFRESH_FRACTION", 0.5, minimum=0.05),
