@@ -11,9 +11,9 @@ Also, because the stock worker cannot do either:
 - an application's ``Connection: close`` is honoured (gunicorn drops hop-by-hop headers): the
   bridge sends it when it answered without reading the body, and the connection really closes;
 - closing lingers in the event loop (stock gthread lingers up to 2 s in it, blocking);
-- a busy worker steps aside from accepting for a few milliseconds per open connection, so a
-  client's keep-alive connections spread over the workers instead of piling into one (both cores
-  busy whatever the connection pattern: issue 14).
+- a worker steps aside from accepting while another has fewer open connections (counts shared
+  by the workers, `sso_bridge.server.balance`), so a client's keep-alive connections spread
+  over the workers instead of piling into one (both cores busy: issue 14).
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from sso_bridge.server.balance import COUNTS
 from sso_bridge.server.framing import RequestProgress, Verdict
 
-# Accept balancing: per connection this worker already has, wait this long before taking a new
-# one (another worker with fewer takes it first), never longer than the cap.
-ACCEPT_STEP = 0.002
-ACCEPT_CAP = 0.02
+# Accept balancing: while another worker has fewer connections, look again this often, and
+# take the connection anyway once this long has passed (the other may be busy or stuck).
+ACCEPT_POLL = 0.002
+ACCEPT_CAP = 0.05
 # A closing connection's unread input is drained for at most this long, so the peer gets the
 # last answer instead of a reset.
 LINGER = 1.0
@@ -87,6 +88,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._incoming: dict[TConn, _Incoming] = {}
         self._lingering: dict[socket.socket, float] = {}
         self._accept_resume = 0.0
+        self._stepping_since: float | None = None
         self._limits = Limits(5.0, 10.0, 65536)
 
     # --- application ------------------------------------------------------------------------
@@ -107,15 +109,27 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if enabled != self._accepting:
             super().set_accept_enabled(enabled)
 
+    def init_process(self) -> None:
+        COUNTS.claim()
+        try:
+            super().init_process()  # runs the worker until it exits
+        finally:
+            COUNTS.release()
+
     def accept(self, listener: socket.socket) -> None:
+        # The listener is shared by every worker and all of them are woken for a new connection:
+        # leave it to one with fewer connections, for at most ACCEPT_CAP.
         now = time.monotonic()
-        step = min(self.nr_conns * ACCEPT_STEP, ACCEPT_CAP)
-        if step and now >= self._accept_resume + step:
-            # The listener is shared by every worker and all of them are woken for a new
-            # connection: the one with fewer connections waits less and takes it.
-            self._accept_resume = now + step
-            self.set_accept_enabled(False)
-            return
+        if self._stepping_since is not None and now - self._accept_resume > ACCEPT_CAP:
+            self._stepping_since = None  # an earlier connection, taken by another worker
+        if COUNTS.another_has_fewer(self.nr_conns):
+            if self._stepping_since is None:
+                self._stepping_since = now
+            if now - self._stepping_since < ACCEPT_CAP:
+                self._accept_resume = now + ACCEPT_POLL
+                self.set_accept_enabled(False)
+                return
+        self._stepping_since = None
         try:
             client, address = listener.accept()
         except OSError as exc:
@@ -123,6 +137,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
+        COUNTS.publish(self.nr_conns)
         conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking now
         self._read_request(conn, b"", idle=False)
 
@@ -263,6 +278,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if self._accept_resume > now:
             timeout = min(timeout, self._accept_resume - now)
         super().wait_for_and_dispatch_events(timeout)
+        COUNTS.publish(self.nr_conns)
         if self._accept_resume and time.monotonic() >= self._accept_resume:
             self.set_accept_enabled(self.nr_conns < self.worker_connections)
 
