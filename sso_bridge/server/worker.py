@@ -149,8 +149,14 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         incoming = _Incoming(
             conn, data, time.monotonic() + timeout, idle and not data, limits.max_body
         )
+        try:
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._readable, incoming)
+            )
+        except (OSError, ValueError):  # the peer is already gone
+            self._close(conn)
+            return
         self._incoming[conn] = incoming
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, incoming))
         if data:
             self._advance(incoming)
 
