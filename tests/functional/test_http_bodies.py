@@ -116,3 +116,25 @@ def test_chunked_json_body_over_the_limit_is_refused(bridge: BridgeServe) -> Non
         timeout=10,
     )
     assert response.status_code == 413, response.text
+
+
+def test_expect_continue_gets_one_interim_answer_then_the_response(bridge: BridgeServe) -> None:
+    # curl and many HTTP clients wait for "100 Continue" before sending a body: the worker
+    # reads bodies in its event loop, so it answers that itself, once.
+    login = dr_login_request("bcrypt@example.com", "bcrypt-pw-1")
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /rum HTTP/1.1\r\nHost: bridge\r\nContent-Type: text/xml\r\n"
+            + f"Authorization: {RUM_AUTH}\r\nContent-Length: {len(login)}\r\n".encode()
+            + b"Expect: 100-continue\r\n\r\n"
+        )
+        interim = _response_head(sock)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
+        sock.sendall(login)
+        answer = interim[len(b"HTTP/1.1 100 Continue\r\n\r\n") :]
+        while b"</ns1:LoginResponse>" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert b"<successful>true</successful>" in answer
