@@ -9,9 +9,14 @@ the hash whatever the worker class (CPU-bound, one verification per core), so it
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import os
+import socket
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.load import LoadResult, Wrk, send
@@ -19,11 +24,14 @@ from bench.processes import GunicornApp, ProcessGroup
 from bench.scenarios import WARM_USER_KEY, Environment, Plan, token_request
 
 CONFIGURATIONS = [  # (label, worker class, workers, threads)
-    ("gthread 2 workers x 4 threads (shipped)", "gthread", 2, 4),
-    ("gthread 2 workers x 8 threads", "gthread", 2, 8),
-    ("gthread 4 workers x 2 threads", "gthread", 4, 2),
+    (
+        "BufferingWorker 2 workers x 4 threads (shipped)",
+        "sso_bridge.server.worker.BufferingWorker",
+        2,
+        4,
+    ),
+    ("stock gthread 2 workers x 4 threads", "gthread", 2, 4),
     ("sync 2 workers", "sync", 2, 1),
-    ("sync 4 workers", "sync", 4, 1),
 ]
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "workers.md"
 
@@ -32,13 +40,44 @@ def _say(message: str) -> None:
     print(f"[bench.workers] {message}", file=sys.stderr, flush=True)
 
 
+def _sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+def connection_split(app: GunicornApp, connections: int, trials: int) -> collections.Counter[str]:
+    """How a client's keep-alive connections land on the workers: per trial, open them at once,
+    send a request on each, and count each worker's new sockets (e.g. "2/2" or "4/0")."""
+    splits: collections.Counter[str] = collections.Counter()
+    request = f"GET /healthz HTTP/1.1\r\nHost: {app.url[7:]}\r\n\r\n".encode()
+    for _ in range(trials):
+        pids = app.worker_pids()
+        before = {pid: _sockets(pid) for pid in pids}
+        held = [socket.create_connection(("127.0.0.1", app.port)) for _ in range(connections)]
+        for sock in held:
+            sock.sendall(request)
+        for sock in held:
+            sock.recv(4096)
+        counts = sorted((_sockets(pid) - before[pid] for pid in pids), reverse=True)
+        splits["/".join(str(count) for count in counts)] += 1
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)  # let the workers see the closes before the next trial
+    return splits
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.workers", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--split-trials", type=int, default=30)
     args = parser.parse_args(argv)
     results: dict[tuple[str, int], list[LoadResult]] = {}
     with (
@@ -66,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         request = token_request(WARM_USER_KEY)
         if send(apps[0][1].url, request).status != 200:
             raise SystemExit("the first token request failed")
+        splits = {
+            (label, connections): connection_split(app, connections, args.split_trials)
+            for connections in (4, 32)
+            for label, app in apps
+            if "sync" not in label  # a sync worker holds one connection at a time anyway
+        }
         wrk = Wrk(workdir)
         for connections in (4, 32):
             for _, app in apps:  # warm-up
@@ -82,22 +127,40 @@ def main(argv: list[str] | None = None) -> int:
                         f"p99 {result.p99_ms:.2f} ms"
                     )
     lines = [
-        "| gunicorn workers | conns | requests/s | p50 ms | p99 ms | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| gunicorn workers | conns | requests/s (median) | slowest round | p50 ms | p99 ms | "
+        "errors | per round req/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for (label, connections), runs in results.items():
         lines.append(
             f"| {label} | {connections} | {statistics.median(r.rps for r in runs):,.0f} | "
+            f"{min(r.rps for r in runs):,.0f} | "
             f"{statistics.median(r.p50_ms for r in runs):.2f} | "
             f"{statistics.median(r.p99_ms for r in runs):.2f} | "
-            f"{sum(r.non_2xx + r.socket_errors for r in runs)} |"
+            f"{sum(r.non_2xx + r.socket_errors for r in runs)} | "
+            f"{', '.join(f'{r.rps:,.0f}' for r in runs)} |"
         )
+    split_lines = [
+        "| gunicorn workers | conns | how the connections landed on the 2 workers (trials) |",
+        "| --- | ---: | --- |",
+    ] + [
+        f"| {label} | {connections} | "
+        + ", ".join(f"{split}: {count}" for split, count in counter.most_common())
+        + " |"
+        for (label, connections), counter in splits.items()
+    ]
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     text = "\n".join(
         [
             f"Command: `python -m bench.workers --seconds {args.seconds:g} "
-            f"--rounds {args.rounds}` (medians of the rounds)",
+            f"--rounds {args.rounds}` (medians of the rounds); load average at the end "
+            f"(1/5/15 min) {load} on {os.cpu_count()} cores",
             "",
             *lines,
+            "",
+            f"Connection placement, {args.split_trials} trials each:",
+            "",
+            *split_lines,
             "",
         ]
     )

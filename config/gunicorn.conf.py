@@ -3,6 +3,7 @@
 import os
 
 from sso_bridge.gunicorn_hooks import child_exit, on_starting, prepare_metrics_directory
+from sso_bridge.settings import forwarded_allow_ips_setting
 
 # Metrics from every worker are aggregated through files in this directory (emptied at start).
 prepare_metrics_directory()
@@ -11,7 +12,9 @@ bind = os.environ.get("SSO_BRIDGE_BIND", "127.0.0.1:8080")
 # Password hashing is CPU-bound: about one worker per core. Threads overlap the I/O of the
 # token path (Redis, DR) and keep tail latency tight (gevent showed 70-100 ms p99 tails).
 workers = int(os.environ.get("SSO_BRIDGE_WORKERS", "2"))
-worker_class = "gthread"
+# gthread, except that requests are read whole in the event loop under deadlines before a
+# thread serves them (slow clients cannot hold threads), and connections spread over workers.
+worker_class = "sso_bridge.server.worker.BufferingWorker"
 threads = 4
 timeout = 30
 graceful_timeout = 20
@@ -19,8 +22,9 @@ keepalive = 5
 # Recycle workers now and then so a slow leak can never grow without bound.
 max_requests = 10000
 max_requests_jitter = 1000
-# Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it.
-forwarded_allow_ips = os.environ.get("SSO_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it:
+# the bridge's own setting (SSO_BRIDGE_FORWARDED_ALLOW_IPS), which the RUM allowlist uses too.
+forwarded_allow_ips = ",".join(forwarded_allow_ips_setting())
 accesslog = None
 
 __all__ = ["child_exit", "on_starting"]

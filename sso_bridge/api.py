@@ -21,7 +21,7 @@ from sso_bridge.errors import (
     UnsupportedMediaType,
 )
 from sso_bridge.services import Services, services
-from sso_bridge.web import require_bearer
+from sso_bridge.web import read_body, require_bearer
 
 blueprint = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -50,13 +50,7 @@ def json_body(found: Services, allowed: frozenset[str]) -> dict[str, Any]:
     if mimetype != "application/json":
         raise UnsupportedMediaType("Send a JSON object with Content-Type: application/json.")
     try:
-        # With a declared length, read exactly that from the server's input stream; without
-        # one (chunked), let Werkzeug apply MAX_CONTENT_LENGTH while reading.
-        raw = (
-            environ["wsgi.input"].read(int(length))
-            if length and length.isdigit()
-            else request.get_data(cache=False)
-        )
+        raw = read_body(environ, limit)  # declared or chunked: 413 over the limit, never cut
         body = json.loads(raw)
     except (ValueError, RecursionError):  # malformed, not UTF-8, or absurdly nested
         body = None

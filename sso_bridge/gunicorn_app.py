@@ -13,7 +13,7 @@ from sso_bridge.gunicorn_hooks import child_exit, on_starting
 DEFAULTS: dict[str, Any] = {
     "bind": "127.0.0.1:8080",
     "workers": 2,
-    "worker_class": "gthread",
+    "worker_class": "sso_bridge.server.worker.BufferingWorker",
     "threads": 4,
     "timeout": 30,
     "graceful_timeout": 20,

@@ -151,6 +151,7 @@ def build_services(settings: Settings) -> Services:
         users=settings.rum_users,
         allowed_networks=settings.rum_allowed_ips,
         trusted_proxies=settings.trusted_proxies,
+        proxy_networks=settings.forwarded_allow_ips,
     )
     return Services(
         settings=settings,

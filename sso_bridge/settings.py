@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sso_bridge import settings_types as checks
@@ -59,6 +60,7 @@ __all__ = [
     "PrivateStoreRule",
     "Settings",
     "SettingsError",
+    "forwarded_allow_ips_setting",
     "load_settings",
     "own_database_url",
     "raw_from_environment",
@@ -124,7 +126,10 @@ class Settings(BaseSettings):
     # Server (gunicorn) settings: `sso-bridge serve` and config/gunicorn.conf.py.
     bind: Text = "127.0.0.1:8080"
     workers: Int = Field(default=2, ge=1)
-    forwarded_allow_ips: StringList = ("127.0.0.1",)
+    forwarded_allow_ips: StringList = ("127.0.0.1", "::1")
+    # Seconds a client has to send a request's headers, then its body (slow clients dropped).
+    request_header_timeout: Float = Field(default=5.0, ge=0.1)
+    request_body_timeout: Float = Field(default=10.0, ge=0.1)
     # "production" refuses to start without RUM credentials; "demo" and "test" may run without.
     mode: Text = "production"
     access_log: Flag = False  # one JSON line per request (event "access")
@@ -216,19 +221,44 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _split_networks(value)
 
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _forwarded_allow_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [item for item in value if item != "*" and not checks.is_strict_network(item)]
-        if bad:
-            raise problem(
-                "; ".join(f"{item!r} is not an IP address, CIDR or *" for item in bad)
-            )
-        return value
+        return _proxy_networks(value)
+
+
+def _split_networks(value: Any) -> Any:
+    # gunicorn's own form (one comma-separated string) works as well as a list.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _proxy_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    # No "*": believing X-Forwarded-For from any peer is exactly what lets a client forge its
+    # address past RUM_ALLOWED_IPS.
+    bad = [item for item in value if not checks.is_strict_network(item)]
+    if bad:
+        raise problem("; ".join(f"{item!r} is not an IP address or CIDR" for item in bad))
+    return value
+
+
+def forwarded_allow_ips_setting(raw: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """FORWARDED_ALLOW_IPS alone, for gunicorn's configuration file (read before the app is)."""
+    raw = upper_keys(raw_from_environment() if raw is None else raw, _SECTIONS)
+    value = raw.get("FORWARDED_ALLOW_IPS")
+    if value in (None, ""):
+        default: tuple[str, ...] = Settings.model_fields["forwarded_allow_ips"].default
+        return default
+    split = _split_networks(value)
+    if not isinstance(split, list | tuple) or not all(isinstance(item, str) for item in split):
+        raise SettingsError([f"{PREFIX}FORWARDED_ALLOW_IPS: must be a list of addresses"])
+    try:
+        return _proxy_networks(tuple(split))
+    except PydanticCustomError as exc:
+        raise SettingsError([f"{PREFIX}FORWARDED_ALLOW_IPS: {exc.message()}"]) from None
 
 
 # --- the names of settings ------------------------------------------------------------------

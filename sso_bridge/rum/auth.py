@@ -9,13 +9,19 @@ from collections.abc import Mapping, Sequence
 
 class CallerCheck:
     def __init__(
-        self, *, users: Mapping[str, str], allowed_networks: Sequence[str], trusted_proxies: int
+        self,
+        *,
+        users: Mapping[str, str],
+        allowed_networks: Sequence[str],
+        trusted_proxies: int,
+        proxy_networks: Sequence[str] = (),
     ) -> None:
         # Compare digests of equal length so neither the user name nor the password leaks
         # through timing; every configured pair is checked, whatever matched.
         self._users = [(name.encode(), password.encode()) for name, password in users.items()]
         self._networks = [ipaddress.ip_network(cidr, strict=False) for cidr in allowed_networks]
         self._trusted_proxies = trusted_proxies
+        self._proxies = [ipaddress.ip_network(cidr, strict=False) for cidr in proxy_networks]
 
     @property
     def has_credentials(self) -> bool:
@@ -33,17 +39,28 @@ class CallerCheck:
         return ok
 
     def client_address(self, remote_addr: str | None, forwarded_for: str | None) -> str | None:
-        """The caller's address, believing X-Forwarded-For only as far as the trusted proxies.
+        """The caller's address, believing X-Forwarded-For only as far as our own proxies.
 
-        With N trusted proxies in front of us, the N-th address from the right of
-        X-Forwarded-For was written by our outermost proxy; anything left of it could be forged.
+        Each proxy appends the address it received the request from, so the list is walked from
+        the right: a hop is believed only while the address that wrote it (first the TCP peer,
+        then the hop just believed) is one of the configured proxies, and at most
+        ``trusted_proxies`` hops. A client reaching the bridge directly gets its own address,
+        whatever header it sends; anything left of our outermost proxy could be forged.
         """
-        if self._trusted_proxies == 0:
-            return remote_addr
-        hops = [part.strip() for part in (forwarded_for or "").split(",") if part.strip()]
-        if len(hops) < self._trusted_proxies:
-            return remote_addr
-        return hops[-self._trusted_proxies]
+        address = remote_addr
+        hops = [part.strip() for part in forwarded_for.split(",")] if forwarded_for else []
+        for _ in range(self._trusted_proxies):
+            if not hops or not self._is_proxy(address):
+                break
+            address = hops.pop()
+        return address
+
+    def _is_proxy(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in self._proxies)
 
     def address_allowed(self, address: str | None) -> bool:
         if not self._networks:

@@ -10,14 +10,13 @@ from sso_bridge import metrics
 from sso_bridge.errors import (
     Forbidden,
     InvalidRequest,
-    PayloadTooLarge,
     Unauthenticated,
     UnsupportedMediaType,
 )
 from sso_bridge.rum.messages import GetUserProfileResponse, RumResponse
 from sso_bridge.rum.xml import RumXmlError, parse_document, render_document
 from sso_bridge.services import services
-from sso_bridge.web import require_body_limit
+from sso_bridge.web import read_body
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +47,7 @@ def rum() -> Response:
         raise Unauthenticated("Valid HTTP Basic credentials are required.")
     if request.mimetype not in _XML_TYPES:
         raise UnsupportedMediaType("Send the RUM message as text/xml or application/xml.")
-    require_body_limit(found.settings.max_body_bytes)
-    body = request.get_data(cache=False)
-    if len(body) > found.settings.max_body_bytes:  # chunked bodies carry no Content-Length
-        raise PayloadTooLarge(f"The request body exceeds {found.settings.max_body_bytes} bytes.")
+    body = read_body(request.environ, found.settings.max_body_bytes)
     try:
         document = parse_document(body)
     except RumXmlError as exc:

@@ -592,7 +592,7 @@ def test_empty_values_mean_the_default() -> None:
         ({"WORKERS": 0}, "SSO_BRIDGE_WORKERS: must be >= 1"),
         (
             {"FORWARDED_ALLOW_IPS": "10.0.0.1, proxy.internal"},
-            "SSO_BRIDGE_FORWARDED_ALLOW_IPS: 'proxy.internal' is not an IP address, CIDR or *",
+            "SSO_BRIDGE_FORWARDED_ALLOW_IPS: 'proxy.internal' is not an IP address or CIDR",
         ),
         (
             {"TOKEN_ENCRYPTION_KEYS": ["cd" * 32, "short"]},
@@ -628,7 +628,7 @@ def test_no_secret_value_appears_in_any_problem() -> None:
 def test_server_settings_have_their_defaults_and_accept_a_comma_separated_list() -> None:
     settings = load_settings(MINIMAL)
     assert (settings.bind, settings.workers) == ("127.0.0.1:8080", 2)
-    assert settings.forwarded_allow_ips == ("127.0.0.1",)
+    assert settings.forwarded_allow_ips == ("127.0.0.1", "::1")
     environ = {
         "SSO_BRIDGE_DIRECTORY__URL": URL,
         "SSO_BRIDGE_BIND": "0.0.0.0:9000",
@@ -638,8 +638,12 @@ def test_server_settings_have_their_defaults_and_accept_a_comma_separated_list()
     settings = load_settings(raw_from_environment(environ))
     assert (settings.bind, settings.workers) == ("0.0.0.0:9000", 4)
     assert settings.forwarded_allow_ips == ("10.0.0.0/8", "192.0.2.7")
-    listed = {**MINIMAL, "FORWARDED_ALLOW_IPS": ["*"], "BIND": "unix:/run/sso-bridge.sock"}
-    assert load_settings(listed).forwarded_allow_ips == ("*",)
+    listed = {**MINIMAL, "FORWARDED_ALLOW_IPS": ["10.1.2.3"], "BIND": "unix:/run/sso.sock"}
+    assert load_settings(listed).forwarded_allow_ips == ("10.1.2.3",)
+    # "*" would believe X-Forwarded-For from any peer: a client could forge its address.
+    assert _problems({**MINIMAL, "FORWARDED_ALLOW_IPS": "*"}) == [
+        "SSO_BRIDGE_FORWARDED_ALLOW_IPS: '*' is not an IP address or CIDR"
+    ]
 
 
 def test_own_database_url_needs_no_other_setting() -> None:
@@ -660,7 +664,7 @@ def test_login_api_credentials_are_checked_together_with_everything_else() -> No
 def test_forwarded_allow_ips_are_networks_as_gunicorn_reads_them() -> None:
     # gunicorn builds ipaddress.ip_network(item) (strict): host bits set would stop it later.
     assert _problems({**MINIMAL, "FORWARDED_ALLOW_IPS": "10.0.0.1/8"}) == [
-        "SSO_BRIDGE_FORWARDED_ALLOW_IPS: '10.0.0.1/8' is not an IP address, CIDR or *"
+        "SSO_BRIDGE_FORWARDED_ALLOW_IPS: '10.0.0.1/8' is not an IP address or CIDR"
     ]
     assert load_settings({**MINIMAL, "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).forwarded_allow_ips == (
         "10.0.0.0/8",

@@ -1,0 +1,1 @@
+"""The HTTP server side of the bridge: a gunicorn worker that slow clients cannot stall."""
