@@ -9,7 +9,6 @@ root): each test gets its own database there, dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import uuid
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sso_bridge.db import make_engine
@@ -27,62 +26,17 @@ from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.identity import IdentityConflict, IdentityMap, ImportRefused, ImportReport
 from sso_bridge.schema import identities, registrations, upgrade
 from sso_bridge.settings import DirectorySettings
+from tests.functional.conftest import BACKENDS, fresh_bridge_url
 from tests.helpers import seed_users
 
 T = TypeVar("T")
 ERID_SHAPE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$")
-MARIADB_URL = os.environ.get("SSO_BRIDGE_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
-BACKENDS = ["sqlite", "postgresql", "mariadb"]
-
-
-@pytest.fixture(scope="session")
-def mariadb_admin() -> Iterator[Engine]:
-    engine = create_engine(
-        MARIADB_URL.replace("mysql://", "mysql+pymysql://", 1), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-    except Exception as exc:
-        pytest.fail(
-            f"MariaDB is not reachable at {MARIADB_URL} ({exc!r}). These tests need it: start "
-            "it with a passwordless root, or point SSO_BRIDGE_TEST_MARIADB_URL at one.",
-            pytrace=False,
-        )
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def mariadb_database(mariadb_admin: Engine) -> Iterator[Callable[[], str]]:
-    """A factory of fresh MariaDB databases (the bridge's table names are fixed), dropped after."""
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"ssob_test_{uuid.uuid4().hex[:12]}"
-        with mariadb_admin.connect() as connection:
-            connection.execute(text(f"CREATE DATABASE `{name}`"))
-        created.append(name)
-        return MARIADB_URL.rsplit("/", 1)[0] + f"/{name}"
-
-    yield make
-    with mariadb_admin.connect() as connection:
-        for name in created:
-            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-
-
-def _fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / f'bridge-{uuid.uuid4().hex[:6]}.sqlite3'}"
-    if kind == "postgresql":
-        return str(request.getfixturevalue("postgres_database")())
-    return str(request.getfixturevalue("mariadb_database")())
 
 
 @pytest.fixture(params=BACKENDS)
 def bridge(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an upgraded bridge database on each backend."""
-    url = _fresh_url(request.param, request, tmp_path)
+    url = fresh_bridge_url(request.param, request, tmp_path)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -422,7 +376,7 @@ def test_import_dry_run_reports_and_writes_nothing(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def bridge_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = _fresh_url(request.param, request, tmp_path)
+    url = fresh_bridge_url(request.param, request, tmp_path)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
