@@ -146,6 +146,7 @@ class IdentityMap:
         cached = self._by_key.get(user_key)
         if cached is not None:
             return cached
+        by_key = select(identities.c.erid).where(identities.c.user_key == user_key)
         for _attempt in range(3):
             values = {
                 "user_key": user_key,
@@ -156,16 +157,14 @@ class IdentityMap:
             try:
                 with self._engine.begin() as connection:
                     connection.execute(_insert_identity(self._engine, values))
+                    found = connection.execute(by_key).scalar()
             except IntegrityError:
                 # The key is taken (MySQL has no "do nothing" that cannot touch the stored row,
-                # so its plain INSERT lands here; read the winner below), or the proposed ERID
-                # is, in some letter case: then the read finds nothing and a fresh one is tried.
-                pass
-            # A transaction of its own: it sees the row that won, whoever committed it.
-            with self._engine.connect() as connection:
-                found = connection.execute(
-                    select(identities.c.erid).where(identities.c.user_key == user_key)
-                ).scalar()
+                # so its plain INSERT lands here), or the proposed ERID is, in some letter case.
+                # A transaction of its own sees the row that won, whoever committed it; if there
+                # is none, the ERID was the conflict and a fresh one is tried.
+                with self._engine.connect() as connection:
+                    found = connection.execute(by_key).scalar()
             if found is not None:
                 self._remember(user_key, found)
                 return str(found)
