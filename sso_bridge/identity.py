@@ -245,6 +245,7 @@ class IdentityMap:
         for row in existing:
             if row.user_key == item.user_key:
                 return item.refuse(f"user {item.user_key} already has ERID {row.erid!r}")
+        for row in existing:
             return item.refuse(
                 f"ERID {item.erid!r} collides with ERID {row.erid!r} of user {row.user_key} "
                 + ("(identical)" if row.erid == item.erid else "(ignoring case)")

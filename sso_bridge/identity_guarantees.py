@@ -37,10 +37,6 @@ _MYSQL_TRIGGERS = {
 }
 
 
-def _is_mysql(dialect: str) -> bool:
-    return dialect in ("mysql", "mariadb")
-
-
 def require_supported_dialect(dialect: str) -> None:
     if dialect not in SUPPORTED_DIALECTS:
         raise UnsupportedDatabase(
