@@ -93,7 +93,7 @@ def _step_1(connection: Connection) -> None:
 
 def _step_identities_binary(connection: Connection) -> None:
     """Binary keys and ERIDs, ERIDs unique ignoring case, immutability on MySQL/MariaDB too."""
-    # Imported here: the guarantees module reads this module's tables.
+    # Imported here: identity_guarantees imports this module (for its exceptions).
     from sso_bridge.identity_guarantees import make_identities_binary
 
     make_identities_binary(connection)
