@@ -13,8 +13,9 @@ from flask import Flask
 
 from sso_bridge import create_app
 from sso_bridge.db import make_engine
-from sso_bridge.identity import IdentityConflict, IdentityMap
-from sso_bridge.schema import SchemaOutOfDate, require_current, upgrade
+from sso_bridge.directory.base import DirectoryUnavailable
+from sso_bridge.identity import IdentityConflict, IdentityMap, ImportRefused, ImportReport
+from sso_bridge.schema import SchemaProblem, require_current, upgrade
 from sso_bridge.settings import load_settings, own_database_url, raw_from_environment
 
 if TYPE_CHECKING:
@@ -177,7 +178,11 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or upgrade the bridge's own schema (identity map)."""
     url = own_database_url()
-    before, after = upgrade(make_engine(url))
+    try:
+        before, after = upgrade(make_engine(url))
+    except SchemaProblem as exc:
+        _fail(f"upgrade stopped: {exc}")
+        return
     click.echo(f"schema at version {after}" + ("" if before == after else f" (was {before})"))
 
 
@@ -217,32 +222,86 @@ def _show(found: Services, user: str) -> None:
 
 @identity.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def identity_import(csv_file: Path) -> None:
+@click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
+def identity_import(csv_file: Path, dry_run: bool) -> None:
     """Import existing (userKey, externalReferenceId) pairs from a CSV file with those headers.
 
-    All or nothing: any pair that would give a user a second ERID, or an ERID a second user, is
-    refused and nothing is written.
+    Each key is looked up in the user directory and stored as the directory has it (007 is
+    user 7 for an integer key column). All or nothing: a key no user has, an email given as a
+    key, a pair that would give a user a second ERID or an ERID a second user (also ignoring
+    letter case), or an ERID with whitespace or invisible characters refuses the whole file,
+    every problem listed, nothing written.
     """
-    engine = make_engine(own_database_url())
+    from sso_bridge.services import build_directory
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
     try:
         require_current(engine)
-    except SchemaOutOfDate as exc:
+    except SchemaProblem as exc:
         _fail(str(exc))
-    with csv_file.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or {"userKey", "externalReferenceId"} - set(reader.fieldnames):
-            _fail("the CSV needs the headers userKey,externalReferenceId")
-        # A short row leaves a field None: keep it as "" so the import refuses it by name.
-        pairs = [
-            ((row["userKey"] or "").strip(), (row["externalReferenceId"] or "").strip())
-            for row in reader
-        ]
+    lines, pairs = _read_pairs(csv_file)
+    directory = build_directory(settings)
+
+    def canonical_key(key: str) -> str | None:
+        user = directory.find_by_key(key)
+        return None if user is None else user.key
+
     try:
-        report = IdentityMap(engine=engine).import_pairs(pairs)
+        report = IdentityMap(engine=engine).import_pairs(
+            pairs, canonical_key=canonical_key, dry_run=dry_run
+        )
+    except ImportRefused as exc:
+        _print_items(exc.report, lines, err=True)
+        _fail(
+            f"import refused, nothing written: {exc.report.refused} of {len(exc.report.items)} "
+            "pair(s) refused"
+        )
+        return
     except IdentityConflict as exc:
         _fail(f"import refused, nothing written: {exc}")
         return
+    except DirectoryUnavailable:
+        _fail("import refused, nothing written: the user directory did not answer")
+        return
+    if dry_run:
+        _print_items(report, lines, err=False)
+        click.echo(
+            f"dry run: {report.added} to add, {report.already_present} already present, "
+            f"{report.refused} refused; nothing written"
+        )
+        if report.refused:
+            sys.exit(1)
+        return
     click.echo(f"imported {report.added} pair(s); {report.already_present} already present")
+
+
+def _read_pairs(csv_file: Path) -> tuple[list[int], list[tuple[str, str]]]:
+    """The file's pairs as written (no stripping: stray whitespace is refused, not guessed
+    away) and the line each came from. utf-8-sig: spreadsheets start CSV files with a BOM."""
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or {"userKey", "externalReferenceId"} - set(reader.fieldnames):
+            _fail("the CSV needs the headers userKey,externalReferenceId")
+        lines: list[int] = []
+        pairs: list[tuple[str, str]] = []
+        for row in reader:
+            # A short row leaves a field None: keep it as "" so the import refuses it by name.
+            pairs.append((row["userKey"] or "", row["externalReferenceId"] or ""))
+            lines.append(reader.line_num)
+    return lines, pairs
+
+
+def _print_items(report: ImportReport, lines: list[int], *, err: bool) -> None:
+    for item in report.items:
+        key = item.user_key if item.user_key is not None else item.given_key
+        given = "" if key == item.given_key else f" (given as {item.given_key!r})"
+        reason = f": {item.reason}" if item.reason else ""
+        click.echo(
+            f"line {lines[item.position - 1]}: {item.outcome:<8} userKey={key}{given} "
+            f"externalReferenceId={item.erid}{reason}",
+            err=err,
+        )
 
 
 @main.command()
@@ -275,9 +334,7 @@ def demo(bind: str, simulator_bind: str, merchant_bind: str, data_dir: Path | No
     )
 
 
-@main.command(
-    "simulate-dr", short_help="Run the Digital River Commerce API simulator (for tests)."
-)
+@main.command("simulate-dr", short_help="Run the Digital River Commerce API simulator (for tests).")
 @click.option("--bind", default="127.0.0.1:8081", show_default=True, help="HOST:PORT.")
 @click.option(
     "--config",

@@ -3,8 +3,10 @@
 Checks, in order: configuration (every problem reported), the bridge's own database (reachable,
 schema current), the user directory (reachable), the user query (the mapping works; with
 ``--canary LOGIN`` that login is found and active), the password hash formats in the user table
-(SQL backend: a sample of up to 1000, counted by format and cost; never a hash printed), Redis
-(or the in-process cache), and Digital River (a test mint for a throwaway ERID, then revoked).
+(SQL backend: a sample of up to 1000, counted by format and cost; never a hash printed), the
+one-user-one-ERID invariant on the live data (identity map and merchant table: `invariants`),
+Redis (or the in-process cache), and Digital River (a test mint for a throwaway ERID, then
+revoked).
 
 Each line reads ``OK|WARN|FAIL  <check>: <what was found>`` with ``(hint: ...)`` where something
 can be done. Exit status 0 when nothing FAILed, 1 otherwise. Secrets from the settings (RUM
@@ -32,7 +34,9 @@ from sso_bridge.directory.http import HttpUserDirectory
 from sso_bridge.directory.passwords import PasswordHasher, typical_hash
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.dr.client import DrConfigurationError, DrError, DrUnavailable
-from sso_bridge.schema import HEAD, current_version
+from sso_bridge.identity_guarantees import verify_guarantees
+from sso_bridge.invariants import identity_map_findings, merchant_findings
+from sso_bridge.schema import HEAD, UnsupportedDatabase, current_version
 from sso_bridge.settings import Settings, SettingsError, load_settings
 from sso_bridge.store import RedisStore, StoreUnavailable
 
@@ -163,6 +167,14 @@ def _missing_sqlite_file(url: str) -> bool:
     return not database.startswith("file:") and not Path(database).exists()
 
 
+def _missing_guarantees(engine: Engine) -> str | None:
+    try:
+        verify_guarantees(engine)
+    except UnsupportedDatabase as exc:
+        return str(exc)
+    return None
+
+
 def check_bridge_database(settings: Settings) -> Iterator[Check]:
     name = "bridge database"
     where = _safe_url(settings.database_url)
@@ -173,6 +185,7 @@ def check_bridge_database(settings: Settings) -> Iterator[Check]:
     engine = make_engine(settings.database_url)
     try:
         version = current_version(engine)
+        missing = _missing_guarantees(engine) if version == HEAD else None
     except SQLAlchemyError as exc:
         yield Check(
             "FAIL",
@@ -183,7 +196,9 @@ def check_bridge_database(settings: Settings) -> Iterator[Check]:
         return
     finally:
         engine.dispose()
-    if version == HEAD:
+    if missing:
+        yield Check("FAIL", name, f"{where}: {missing}")
+    elif version == HEAD:
         yield Check("OK", name, f"{where} reachable, schema at version {version} (current)")
     elif version < HEAD:
         yield Check(
@@ -349,6 +364,71 @@ def describe_hashes(samples: list[str], hasher: PasswordHasher) -> Iterator[Chec
             yield Check("OK", name, f"{signature}: {share}")
 
 
+def check_identity_invariant(settings: Settings, directory: UserDirectory) -> Iterator[Check]:
+    """One user, one ERID, on the live data: the identity map, then the merchant table."""
+    name = "identity map"
+    engine = make_engine(settings.database_url)
+    try:
+        if _missing_sqlite_file(settings.database_url) or current_version(engine) != HEAD:
+            yield Check("WARN", name, "not checked: the bridge database is not ready (see above)")
+        else:
+
+            def canonical_key(key: str) -> str | None:
+                user = directory.find_by_key(key)
+                return None if user is None else user.key
+
+            total, findings = identity_map_findings(engine, canonical_key)
+            for finding in findings:
+                yield Check(
+                    "FAIL",
+                    name,
+                    finding.describe(),
+                    "each user must have exactly one ERID: decide which one DR knows and "
+                    "contact support before changing anything",
+                )
+            if not findings:
+                yield Check(
+                    "OK",
+                    name,
+                    f"{total} identities: one ERID per user key, one user key per ERID "
+                    "(also ignoring case), no two keys for one directory user",
+                )
+    except (SQLAlchemyError, DirectoryUnavailable) as exc:
+        yield Check("FAIL", name, f"cannot check the identity map ({_why(exc)})")
+    finally:
+        engine.dispose()
+    yield from _check_merchant_accounts(settings, directory)
+
+
+def _check_merchant_accounts(settings: Settings, directory: UserDirectory) -> Iterator[Check]:
+    name = "merchant accounts"
+    if not isinstance(directory, SqlUserDirectory):
+        yield Check("OK", name, "not applicable: the login API keeps the accounts")
+        return
+    try:
+        emails, logins = merchant_findings(directory.engine, settings.directory)
+    except SQLAlchemyError as exc:
+        # WARN: a mapping that cannot be read already FAILs the user query above.
+        yield Check("WARN", name, f"not checked: cannot read the user table ({_why(exc)})")
+        return
+    if emails.groups:
+        yield Check(
+            "FAIL",
+            name,
+            emails.describe(),
+            "one email, one account: merge or retire the extra accounts in the merchant's system",
+        )
+    for finding in logins:
+        yield Check(
+            "WARN",
+            name,
+            finding.describe(),
+            "these logins cannot sign in: make the login columns unique (case-insensitively)",
+        )
+    if not emails.groups and not logins:
+        yield Check("OK", name, "no email with several accounts, no ambiguous login")
+
+
 def check_cache(settings: Settings) -> Iterator[Check]:
     name = "redis"
     if not settings.redis_url:
@@ -451,6 +531,7 @@ def run_checks(settings: Settings, canary: str | None) -> Iterator[Check]:
         yield from check_directory(settings, directory)
         yield from check_user_query(directory, canary)
         yield from check_hash_formats(settings, directory)
+        yield from check_identity_invariant(settings, directory)
     finally:
         close: Callable[[], None] | None = getattr(directory, "close", None)
         if isinstance(directory, SqlUserDirectory):

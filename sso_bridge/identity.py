@@ -1,26 +1,38 @@
 """IdentityMap: merchant user key <-> externalReferenceId (ERID), one-to-one and forever.
 
-The database enforces the invariant (primary key on user_key, unique ERID, immutability
-triggers); this module never checks-then-inserts. An ERID is created on first use with an
-``INSERT ... ON CONFLICT DO NOTHING`` followed by a read, so concurrent first sign-ins of one user
-in any number of processes all read back the single row that won. ERIDs are random UUIDs,
-never derived from mutable data such as an email address.
+The database enforces the invariant (primary key on user_key, unique ERID, unique lower(ERID),
+binary comparison, immutability triggers: `identity_guarantees`); this module never
+checks-then-inserts. An ERID is created on first use with an INSERT that cannot touch a stored
+row (``ON CONFLICT DO NOTHING``; a plain INSERT on MySQL) followed by a read, so concurrent first
+sign-ins of one user in any number of processes all read back the single row that won. ERIDs
+are random UUIDs, never derived from mutable data such as an email address.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Insert, select
+from sqlalchemy import Connection, Engine, Insert, func, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from sso_bridge.identity_import import ImportItem, ImportReport, check_input
 from sso_bridge.schema import identities, registrations
+
+__all__ = [
+    "IdentityConflict",
+    "IdentityMap",
+    "ImportItem",
+    "ImportRefused",
+    "ImportReport",
+    "Registration",
+    "new_erid",
+]
 
 
 def new_erid() -> str:
@@ -29,6 +41,32 @@ def new_erid() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _insert_identity(engine: Engine, values: dict[str, Any]) -> Insert:
+    """``INSERT`` of a new identity that never modifies a stored one.
+
+    PostgreSQL and SQLite skip a row whose user key exists (``ON CONFLICT DO NOTHING``); MySQL's
+    only equivalents rewrite the stored row (``ON DUPLICATE KEY UPDATE``) or hide unrelated
+    errors (``INSERT IGNORE``), so there it is a plain INSERT whose duplicate-key error the
+    caller treats like the skip. Any other conflict (the ERID) raises everywhere.
+    """
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(identities)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["user_key"])
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite.insert(identities)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["user_key"])
+        )
+    if dialect in ("mysql", "mariadb"):
+        return identities.insert().values(**values)
+    raise NotImplementedError(f"identity map does not support {dialect}")
 
 
 def _insert_ignoring_conflict(
@@ -60,10 +98,16 @@ class IdentityConflict(Exception):
     """An import would give a user a second ERID or an ERID a second user."""
 
 
-@dataclass(frozen=True)
-class ImportReport:
-    added: int
-    already_present: int
+class ImportRefused(IdentityConflict):
+    """An import with at least one bad pair; ``report`` says what was wrong with each."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        problems = [item for item in report.items if item.outcome == "refused"]
+        super().__init__(
+            f"{len(problems)} of {len(report.items)} pair(s) refused: "
+            + "; ".join(f"pair {item.position}: {item.reason}" for item in problems)
+        )
 
 
 @dataclass(frozen=True)
@@ -102,6 +146,7 @@ class IdentityMap:
         cached = self._by_key.get(user_key)
         if cached is not None:
             return cached
+        by_key = select(identities.c.erid).where(identities.c.user_key == user_key)
         for _attempt in range(3):
             values = {
                 "user_key": user_key,
@@ -111,19 +156,19 @@ class IdentityMap:
             }
             try:
                 with self._engine.begin() as connection:
-                    connection.execute(
-                        _insert_ignoring_conflict(self._engine, identities, values, "user_key")
-                    )
-                    found = connection.execute(
-                        select(identities.c.erid).where(identities.c.user_key == user_key)
-                    ).scalar_one()
+                    connection.execute(_insert_identity(self._engine, values))
+                    found = connection.execute(by_key).scalar()
             except IntegrityError:
-                # Only a collision on the ERID itself lands here (the user_key conflict is
-                # ignored): a proposed ERID already taken. Retry with a fresh random one.
-                erid = None
-                continue
-            self._remember(user_key, found)
-            return str(found)
+                # The key is taken (MySQL has no "do nothing" that cannot touch the stored row,
+                # so its plain INSERT lands here), or the proposed ERID is, in some letter case.
+                # A transaction of its own sees the row that won, whoever committed it; if there
+                # is none, the ERID was the conflict and a fresh one is tried.
+                with self._engine.connect() as connection:
+                    found = connection.execute(by_key).scalar()
+            if found is not None:
+                self._remember(user_key, found)
+                return str(found)
+            erid = None
         raise IdentityConflict("could not allocate a unique ERID")
 
     def find_erid(self, user_key: str) -> str | None:
@@ -150,63 +195,68 @@ class IdentityMap:
             self._remember(user_key, erid)
         return user_key
 
-    def import_pairs(self, pairs: Iterable[tuple[str, str]]) -> ImportReport:
-        """Import existing (user_key, ERID) pairs, all or nothing.
+    def import_pairs(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        canonical_key: Callable[[str], str | None],
+        dry_run: bool = False,
+    ) -> ImportReport:
+        """Import existing (user_key, ERID) pairs, all or nothing (rules: `identity_import`).
 
-        A pair already present is fine; any pair that would give a user a second ERID, an ERID a
-        second user, or repeats a key/ERID within the input is refused and nothing is written.
+        ``canonical_key`` maps a key to the key the user directory has for it (None: no such
+        user); the canonical key is what is stored. A pair already present is fine. If any pair
+        is refused, `ImportRefused` lists every problem and nothing is written; ``dry_run``
+        returns the same report, refusals included, and never writes.
         """
-        wanted = list(pairs)
-        problems: list[str] = []
-        keys: dict[str, str] = {}
-        erids: dict[str, str] = {}
-        for user_key, erid in wanted:
-            if not user_key or not erid:
-                problems.append(f"empty user key or ERID in pair ({user_key!r}, {erid!r})")
-            if user_key in keys:
-                problems.append(
-                    f"user {user_key!r} appears with two ERIDs in the input"
-                    if keys[user_key] != erid
-                    else f"pair ({user_key!r}, {erid!r}) appears twice in the input"
-                )
-            if erid in erids and erids[erid] != user_key:
-                problems.append(f"ERID {erid!r} appears for two users in the input")
-            keys.setdefault(user_key, erid)
-            erids.setdefault(erid, user_key)
-        if problems:
-            raise IdentityConflict("; ".join(problems))
-        added = present = 0
+        checked = check_input(pairs, canonical_key)
         try:
             with self._engine.begin() as connection:
-                for user_key, erid in wanted:
-                    existing = connection.execute(
-                        select(identities.c.user_key, identities.c.erid).where(
-                            (identities.c.user_key == user_key) | (identities.c.erid == erid)
-                        )
-                    ).all()
-                    if any(row.user_key == user_key and row.erid == erid for row in existing):
-                        present += 1
-                        continue
-                    for row in existing:
-                        problems.append(
-                            f"({user_key!r}, {erid!r}) conflicts with existing "
-                            f"({row.user_key!r}, {row.erid!r})"
-                        )
-                    if existing:
-                        continue
-                    # A plain INSERT: if a concurrent sign-in created either side meanwhile, the
-                    # unique constraints reject it and the whole import rolls back.
-                    connection.execute(
-                        identities.insert().values(
-                            user_key=user_key, erid=erid, created_at=_now(), origin="import"
-                        )
-                    )
-                    added += 1
-                if problems:
-                    raise IdentityConflict("; ".join(problems))
+                items = [self._against_database(connection, item) for item in checked]
+                refused = any(item.outcome == "refused" for item in items)
+                if refused or dry_run:
+                    connection.rollback()
+                    report = ImportReport(items=tuple(items), written=False)
+                    if refused and not dry_run:
+                        raise ImportRefused(report)
+                    return report
         except IntegrityError as exc:
-            raise IdentityConflict("a pair conflicts with an identity created meanwhile") from exc
-        return ImportReport(added=added, already_present=present)
+            # A concurrent sign-in created one side between our check and our INSERT: the
+            # constraints refused it and the whole import rolled back.
+            raise IdentityConflict(
+                "a pair conflicts with an identity created meanwhile; nothing written, run the "
+                "import again"
+            ) from exc
+        return ImportReport(items=tuple(items), written=True)
+
+    @staticmethod
+    def _against_database(connection: Connection, item: ImportItem) -> ImportItem:
+        """Classify (and, when new, insert) one checked pair inside the import's transaction."""
+        if item.outcome == "refused" or item.user_key is None:
+            return item
+        existing = connection.execute(
+            select(identities.c.user_key, identities.c.erid).where(
+                (identities.c.user_key == item.user_key)
+                | (func.lower(identities.c.erid) == func.lower(item.erid))
+            )
+        ).all()
+        if any(row.user_key == item.user_key and row.erid == item.erid for row in existing):
+            return replace(item, outcome="present")
+        for row in existing:
+            if row.user_key == item.user_key:
+                return item.refuse(f"user {item.user_key} already has ERID {row.erid!r}")
+        for row in existing:
+            return item.refuse(
+                f"ERID {item.erid!r} collides with ERID {row.erid!r} of user {row.user_key} "
+                + ("(identical)" if row.erid == item.erid else "(ignoring case)")
+            )
+        # A plain INSERT: the constraints refuse anything created meanwhile, rolling back all.
+        connection.execute(
+            identities.insert().values(
+                user_key=item.user_key, erid=item.erid, created_at=_now(), origin="import"
+            )
+        )
+        return item
 
     # --- shopper provisioning (the token flow) ---------------------------------------------
 

@@ -75,6 +75,14 @@ _IMMUTABLE_POSTGRESQL = [
 ]
 
 
+class SchemaProblem(Exception):
+    """The bridge's database cannot be used as it is; the message says what to do."""
+
+
+class UnsupportedDatabase(SchemaProblem):
+    """The database cannot give the identity map's guarantees (see ``identity_guarantees``)."""
+
+
 def _step_1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[identities, registrations])
     dialect = connection.dialect.name
@@ -83,11 +91,19 @@ def _step_1(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
-STEPS: list[Callable[[Connection], None]] = [_step_1]
+def _step_identities_binary(connection: Connection) -> None:
+    """Binary keys and ERIDs, ERIDs unique ignoring case, immutability on MySQL/MariaDB too."""
+    # Imported here: identity_guarantees imports this module (for its exceptions).
+    from sso_bridge.identity_guarantees import make_identities_binary
+
+    make_identities_binary(connection)
+
+
+STEPS: list[Callable[[Connection], None]] = [_step_1, _step_identities_binary]
 HEAD = len(STEPS)
 
 
-class SchemaOutOfDate(Exception):
+class SchemaOutOfDate(SchemaProblem):
     def __init__(self, current: int) -> None:
         super().__init__(
             f"the bridge's database schema is at version {current}, this release needs {HEAD}: "
@@ -104,7 +120,14 @@ def current_version(engine: Engine) -> int:
 
 
 def upgrade(engine: Engine) -> tuple[int, int]:
-    """Apply every missing step, each in its own transaction. Returns (from, to)."""
+    """Apply every missing step, each in its own transaction. Returns (from, to).
+
+    Raises `UnsupportedDatabase` (before writing anything) for a database that cannot give the
+    identity map's guarantees, and when a step cannot install them (e.g. no TRIGGER privilege).
+    """
+    from sso_bridge.identity_guarantees import require_supported_dialect, verify_guarantees
+
+    require_supported_dialect(engine.dialect.name)
     with engine.begin() as connection:
         schema_version.create(connection, checkfirst=True)
         if connection.execute(select(schema_version.c.version)).first() is None:
@@ -114,10 +137,16 @@ def upgrade(engine: Engine) -> tuple[int, int]:
         with engine.begin() as connection:
             STEPS[number](connection)
             connection.execute(schema_version.update().values(version=number + 1))
+    verify_guarantees(engine)
     return start, HEAD
 
 
 def require_current(engine: Engine) -> None:
+    """Start-up guard: the schema is current and the database gives the identity guarantees."""
+    from sso_bridge.identity_guarantees import require_supported_dialect, verify_guarantees
+
+    require_supported_dialect(engine.dialect.name)
     version = current_version(engine)
     if version != HEAD:
         raise SchemaOutOfDate(version)
+    verify_guarantees(engine)

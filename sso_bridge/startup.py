@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from sso_bridge.schema import HEAD, current_version
+from sso_bridge.schema import HEAD, SchemaProblem, current_version
 from sso_bridge.settings import Settings
 
 
@@ -29,14 +29,22 @@ def require_rum_credentials(settings: Settings) -> None:
     raise StartupRefused(
         "start-up refused",
         "no RUM credentials, so every call DR makes to /rum would be refused",
-        "Set SSO_BRIDGE_RUM_USERS, e.g. '{\"dr\": \"<password>\"}' "
-        '(or SSO_BRIDGE_MODE=demo to try the bridge without them)',
+        'Set SSO_BRIDGE_RUM_USERS, e.g. \'{"dr": "<password>"}\' '
+        "(or SSO_BRIDGE_MODE=demo to try the bridge without them)",
     )
 
 
 def require_schema(engine: Engine) -> None:
     # Older only: schema steps are additive, so the previous release keeps running on a newer
     # schema during a rolling deploy (`db upgrade` runs first, then the new pods roll out).
+    from sso_bridge.identity_guarantees import require_supported_dialect, verify_guarantees
+
+    try:
+        require_supported_dialect(engine.dialect.name)
+    except SchemaProblem as exc:
+        raise StartupRefused(
+            "start-up refused", str(exc), "Use SQLite, PostgreSQL or MySQL/MariaDB"
+        ) from exc
     version = current_version(engine)
     if version < HEAD:
         raise StartupRefused(
@@ -44,6 +52,14 @@ def require_schema(engine: Engine) -> None:
             f"the bridge's database schema is at version {version}, this release needs {HEAD}",
             "Run `sso-bridge db upgrade` first",
         )
+    try:
+        # The identity map's guarantees are the database's (binary keys, unique ERIDs,
+        # immutability triggers): a lost trigger must stop the bridge, not be found later.
+        verify_guarantees(engine)
+    except SchemaProblem as exc:
+        raise StartupRefused(
+            "start-up refused", str(exc), "Run `sso-bridge db upgrade` to restore them"
+        ) from exc
 
 
 def check_startup(settings: Settings, engine: Engine) -> None:

@@ -154,10 +154,10 @@ def test_serve_names_every_configuration_problem(tmp_path: Path) -> None:
 
 
 def test_identity_import_is_idempotent_and_all_or_nothing(
-    postgres_database: Any, tmp_path: Path
+    postgres_database: Any, merchant_url: str, tmp_path: Path
 ) -> None:
     url = postgres_database()
-    settings = {"DATABASE_URL": url}
+    settings = {"DATABASE_URL": url, "DIRECTORY__URL": merchant_url}
 
     fresh = _run(
         ["identity", "import", str(_csv(tmp_path / "x.csv", [("1", _erid())]))], settings, tmp_path
@@ -210,6 +210,68 @@ def test_identity_import_is_idempotent_and_all_or_nothing(
     assert result.returncode != 0
     assert "userKey,externalReferenceId" in result.stderr
     assert _rows(url) == {"1": e1, "2": e2}
+
+
+def test_identity_import_takes_the_directory_s_keys_and_refuses_bad_pairs(
+    merchant_url: str, bridge_url: str, tmp_path: Path
+) -> None:
+    # Issue 8, finding 2: each of these pairs was imported.
+    settings = {"DATABASE_URL": bridge_url, "DIRECTORY__URL": merchant_url}
+    engine = make_engine(bridge_url)
+    seven = IdentityMap(engine=engine).erid_for("7")  # user 7 signed in before the import
+    taken = IdentityMap(engine=engine).erid_for("5")
+    engine.dispose()
+    before = _rows(bridge_url)
+    good = _erid()
+    bad = {
+        "007": ("007", _erid()),
+        "no-such-user": ("9999999", _erid()),
+        "email-as-key": ("demo@example.com", _erid()),
+        "erid-case-twin": ("3", taken.lower()),
+        "zero-width-space": ("4", "ABC\u200bDEF"),
+    }
+    for name, pair in bad.items():
+        result = _run(
+            ["identity", "import", str(_csv(tmp_path / f"{name}.csv", [("2", good), pair]))],
+            settings,
+            tmp_path,
+        )
+        assert result.returncode != 0, (name, result.stdout)
+        assert "nothing written" in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr, (name, result.stderr)
+        assert _rows(bridge_url) == before, name
+    # All problems of one file at once, each on the line it came from.
+    everything = _csv(tmp_path / "all.csv", [("2", good), *bad.values()])
+    result = _run(["identity", "import", str(everything)], settings, tmp_path)
+    assert result.returncode != 0
+    assert "5 of 6 pair(s) refused" in result.stderr, result.stderr
+    for line, expected in [
+        (3, f"user 7 already has ERID '{seven}'"),
+        (4, "no user has this key ('9999999')"),
+        (5, "an email is not a user key"),
+        (6, "(ignoring case)"),
+        (7, "ZERO WIDTH SPACE (U+200B)"),
+    ]:
+        [found] = [text for text in result.stderr.splitlines() if text.startswith(f"line {line}:")]
+        assert "refused" in found and expected in found, found
+    assert _rows(bridge_url) == before
+
+    # --dry-run prints what it would do and writes nothing; then the real run does it.
+    fine = _csv(tmp_path / "fine.csv", [("0002", good), ("7", seven)])
+    dry = _run(["identity", "import", "--dry-run", str(fine)], settings, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert f"line 2: add      userKey=2 (given as '0002') externalReferenceId={good}" in dry.stdout
+    assert f"line 3: present  userKey=7 externalReferenceId={seven}" in dry.stdout
+    assert "dry run: 1 to add, 1 already present, 0 refused; nothing written" in dry.stdout
+    assert _rows(bridge_url) == before
+    dry_bad = _run(["identity", "import", "--dry-run", str(everything)], settings, tmp_path)
+    assert dry_bad.returncode != 0  # a file that would be refused fails the dry run too
+    assert "dry run: 1 to add, 0 already present, 5 refused; nothing written" in dry_bad.stdout
+    assert _rows(bridge_url) == before
+    done = _run(["identity", "import", str(fine)], settings, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "imported 1 pair(s); 1 already present" in done.stdout
+    assert _rows(bridge_url) == {**before, "2": good}
 
 
 # --- identity show --------------------------------------------------------------------------

@@ -7,15 +7,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from passlib.hash import hex_md5, md5_crypt
 from sqlalchemy import MetaData
+from sqlalchemy import text as sql
 
 from sso_bridge.db import make_engine
-from sso_bridge.schema import HEAD, upgrade
+from sso_bridge.schema import HEAD, identities, upgrade
 from sso_bridge.simulator.server import SimulatorServer
 from tests.conftest import REDIS_URL
 from tests.helpers import (
@@ -93,6 +95,8 @@ def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_p
         "user directory",
         "user query",
         "password hashes",
+        "identity map",
+        "merchant accounts",
         "redis",
         "digital river",
     ):
@@ -104,7 +108,9 @@ def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_p
     for scheme in ("argon2:", "bcrypt:4", "django_pbkdf2_sha256:1000", "phpass:7"):
         assert scheme in hashes, hashes
     assert "expires_in" in run.check("digital river")[0]
-    assert run.lines[-1] == "doctor: 11 OK, 0 WARN, 0 FAIL"
+    assert "0 identities: one ERID per user key" in run.check("identity map")[0]
+    assert "no email with several accounts" in run.check("merchant accounts")[0]
+    assert run.lines[-1] == "doctor: 13 OK, 0 WARN, 0 FAIL"
     for secret in SECRETS:
         assert secret not in run.output
 
@@ -196,6 +202,60 @@ def test_a_bridge_database_not_upgraded_fails_with_the_hint(
     [line] = run.check("bridge database")
     assert line.startswith("FAIL") and expected in line and "run `sso-bridge db upgrade`" in line
     assert path.exists() == exists  # the doctor never creates the database
+
+
+def test_the_identity_invariant_is_checked_on_the_live_data(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    # Issue 8, build 7: what the databases refuse today may be in them from before.
+    bridge = make_engine(config["DATABASE_URL"])
+    erid = "0B5E2C7A-1D3F-4E5A-9B8C-7D6E5F4A3B2C"
+    with bridge.begin() as connection:
+        # An old backup restored without the case-folded unique index (the doctor says so too).
+        connection.execute(sql("DROP INDEX sso_bridge_identities_erid_folded"))
+        for key, value in [("7", "E-7"), ("007", "E-007"), ("1", erid), ("2", erid.lower())]:
+            connection.execute(
+                identities.insert().values(
+                    user_key=key, erid=value, created_at=datetime.now(UTC), origin="import"
+                )
+            )
+    bridge.dispose()
+    merchant = make_engine(config["DIRECTORY"]["URL"])
+    users = users_table(MetaData())
+    with merchant.begin() as connection:
+        # Keys 8 and 9: the email of user 1 in other letters and spacing; user 3's username.
+        connection.execute(
+            users.insert().values(
+                email=" DEMO@example.com", username="dup-a", password="x", active=True
+            )
+        )
+        connection.execute(
+            users.insert().values(
+                email="other@example.com", username="Django", password="x", active=True
+            )
+        )
+    merchant.dispose()
+
+    run = doctor(config, cwd=tmp_path)
+
+    assert run.code == 1, run.output
+    identity = "\n".join(run.check("identity map"))
+    assert "keys that are one directory user (1): user keys '007', '7'" in identity
+    assert "ERIDs held by several user keys ignoring case (1): user keys '1', '2'" in identity
+    assert all(line.startswith("FAIL") for line in run.check("identity map"))
+    [bridge_line] = run.check("bridge database")
+    assert bridge_line.startswith("FAIL") and "unique index on lower(erid)" in bridge_line
+    accounts = run.check("merchant accounts")
+    [emails] = [line for line in accounts if "email addresses" in line]
+    assert (
+        emails.startswith("FAIL")
+        and "email addresses with several accounts (1): user keys '1', '8'" in emails
+    )
+    [logins] = [line for line in accounts if "ambiguous logins" in line]
+    assert logins.startswith("WARN")
+    assert "ambiguous logins in column username (1): user keys '3', '9'" in logins
+    for private in ("DEMO@example.com", "demo@example.com", "Django", "$argon2"):
+        assert private not in run.output
 
 
 def test_invalid_configuration_reports_every_problem(
