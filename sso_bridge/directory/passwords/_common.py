@@ -31,7 +31,7 @@ from sso_bridge.directory.passwords._base import ITOA64, Cost, MalformedHashErro
 warnings.filterwarnings("ignore", module=r"passlib\.handlers\.bcrypt")
 logging.getLogger("passlib.handlers.bcrypt").setLevel(logging.ERROR)
 
-from passlib.handlers.md5_crypt import _raw_md5_crypt  # noqa: E402  (after the filters above)
+from passlib.handlers.md5_crypt import _transpose_map  # noqa: E402  (after the filters above)
 from passlib.utils.binary import h64  # noqa: E402
 
 BCRYPT_MAX_BYTES: Final = 72
@@ -69,7 +69,7 @@ class Libpass(Scheme):
         settings: dict[str, int] = dict(self._defaults)
         if like is not None:
             parsed = self._handler.from_string(like)
-            settings = {attr: int(getattr(parsed, attr)) for _, attr in self._params}
+            settings.update({attr: int(getattr(parsed, attr)) for _, attr in self._params})
         handler = self._handler.using(**settings) if settings else self._handler
         return str(handler.hash(secret))
 
@@ -352,32 +352,58 @@ class LdapDigest(Scheme):
         return self.prefixes[0] + base64.b64encode(digest + salt).decode("ascii")
 
 
-class Md5Crypt(Scheme):
-    """md5-crypt "$1$salt$digest" and Apache's "$apr1$salt$digest", computed by libpass's core.
+def _md5_crypt(secret: bytes, salt: bytes, magic: bytes) -> str:
+    """The md5-crypt digest (Poul-Henning Kamp's algorithm, as glibc and PHP compute it).
 
-    The salt is whatever stands between the magic and the next "$", cut to 8 characters, as
-    glibc, PHP's crypt() and Apache do: libpass's own parser accepts only [./0-9A-Za-z] salts
-    and so refused hashes those implementations wrote with other salt characters.
+    libpass has the same core but takes only ASCII salts; PHP and glibc take any bytes up to
+    the next "$", at most 8, so this takes bytes. Output encoding is libpass's.
+    """
+    alternate = hashlib.md5(secret + salt + secret, usedforsecurity=False).digest()
+    context = hashlib.md5(secret + magic + salt, usedforsecurity=False)
+    context.update((alternate * (len(secret) // 16 + 1))[: len(secret)])
+    length = len(secret)
+    while length:
+        context.update(b"\x00" if length & 1 else secret[:1])
+        length >>= 1
+    digest = context.digest()
+    for i in range(1000):
+        step = hashlib.md5(secret if i & 1 else digest, usedforsecurity=False)
+        if i % 3:
+            step.update(salt)
+        if i % 7:
+            step.update(secret)
+        step.update(digest if i & 1 else secret)
+        digest = step.digest()
+    encoded: bytes = h64.encode_transposed_bytes(digest, _transpose_map)
+    return encoded.decode("ascii")
+
+
+class Md5Crypt(Scheme):
+    """md5-crypt "$1$salt$digest" and Apache's "$apr1$salt$digest".
+
+    The salt is whatever stands between the magic and the next "$", cut to 8 bytes, as glibc,
+    PHP's crypt() and Apache do: libpass's parser accepts only [./0-9A-Za-z] salts and so refused
+    hashes those implementations wrote with other salt characters.
     """
 
     def __init__(self, name: str, magic: str) -> None:
         super().__init__(name)
         self.prefixes = (magic,)
         self._magic = magic
-        self._apr = magic == "$apr1$"
 
-    def _parse(self, stored: str) -> tuple[str, str]:
+    def _parse(self, stored: str) -> tuple[bytes, str]:
         salt, sep, digest = stored[len(self._magic) :].partition("$")
-        if not sep or not salt or len(salt) > 8 or len(digest) != 22 or "$" in digest:
-            raise MalformedHashError("md5-crypt hash needs magic, a salt of 1-8 chars, a digest")
-        return salt, digest
+        raw_salt = salt.encode("utf-8")
+        if not sep or not raw_salt or len(raw_salt) > 8 or len(digest) != 22 or "$" in digest:
+            raise MalformedHashError("md5-crypt hash needs magic, a salt of 1-8 bytes, a digest")
+        return raw_salt, digest
 
     def check(self, password: str, stored: str) -> bool:
         salt, digest = self._parse(stored)
-        candidate: str = _raw_md5_crypt(password.encode("utf-8"), salt, use_apr=self._apr)
+        candidate = _md5_crypt(password.encode("utf-8"), salt, self._magic.encode("ascii"))
         return hmac.compare_digest(candidate.encode(), digest.encode())
 
     def generate(self, secret: str, like: str | None) -> str:
         salt: str = h64.encode_bytes(os.urandom(6)).decode("ascii")
-        checksum: str = _raw_md5_crypt(secret.encode("utf-8"), salt, use_apr=self._apr)
-        return f"{self._magic}{salt}${checksum}"
+        digest = _md5_crypt(secret.encode("utf-8"), salt.encode(), self._magic.encode("ascii"))
+        return f"{self._magic}{salt}${digest}"

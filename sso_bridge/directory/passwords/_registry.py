@@ -67,7 +67,9 @@ def _build() -> tuple[Scheme, ...]:
         Libpass(
             "django_pbkdf2_sha256",
             lp.django_pbkdf2_sha256,
-            defaults={"rounds": 1_000_000},  # Django 5.2's PBKDF2PasswordHasher.iterations
+            # Django 5.2's PBKDF2PasswordHasher: 1,000,000 iterations, 22-char (128-bit) salts
+            # (libpass's 12-char default makes Django's must_update() ask for a rehash).
+            defaults={"rounds": 1_000_000, "salt_size": 22},
             new_ok=True,
         ),
         Libpass("django_pbkdf2_sha1", lp.django_pbkdf2_sha1),
@@ -111,7 +113,7 @@ def _build() -> tuple[Scheme, ...]:
         Libpass("des_crypt", lp.des_crypt, params=_FIXED),
         # Databases and Java identity products.
         Libpass("mysql41", lp.mysql41, params=_FIXED),
-        Libpass("atlassian_pbkdf2_sha1", lp.atlassian_pbkdf2_sha1),
+        Libpass("atlassian_pbkdf2_sha1", lp.atlassian_pbkdf2_sha1, params=_FIXED),  # 10,000
         KeycloakPbkdf2("keycloak_pbkdf2"),
         # LDAP (RFC 2307 and the common SHA-2 extensions); prefixes are upper-cased before lookup.
         # Salted digests take any salt of at least one byte, as OpenLDAP does.

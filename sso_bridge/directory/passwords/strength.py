@@ -51,6 +51,7 @@ _FIXED_REASONS: Final[dict[str, tuple[str, ...]]] = {
     "phpass": (MD5,),
     "drupal7_md5_phpass": (MD5,),
     "des_crypt": (DES,),
+    "atlassian_pbkdf2_sha1": (LOW_COST,),  # always 10,000 iterations of PBKDF2-HMAC-SHA1
 }
 
 # (cost key, minimum) for iterated formats: below the minimum is "low iterations".
@@ -66,7 +67,6 @@ _MINIMUM: Final[dict[str, tuple[str, int]]] = {
     "pbkdf2_sha256": ("rounds", 600_000),
     "pbkdf2_sha512": ("rounds", 210_000),
     "pbkdf2_sha1": ("rounds", 1_300_000),
-    "atlassian_pbkdf2_sha1": ("rounds", 1_300_000),
     "sha256_crypt": ("rounds", 5000),
     "sha512_crypt": ("rounds", 5000),
     "ldap_sha256_crypt": ("rounds", 5000),
