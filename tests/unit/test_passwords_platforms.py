@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sso_bridge.directory.passwords import FirebaseScrypt, PasswordHasher
+from sso_bridge.directory.passwords import FirebaseScrypt, PasswordHasher, keycloak_credential
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 
@@ -146,6 +146,46 @@ PUBLISHED: list[tuple[str, str, str, str]] = [
         "$2a$04$yjDgE74RJkeqC0/1NheSSOrvKeu9IbKDpcQf/Ox3qsrRS/Kw42qIS",
         "libpass test_handlers_bcrypt.py known_incorrect_padding (the corrected hash)",
     ),
+]
+
+
+# Rows of Keycloak's CREDENTIAL table (SECRET_DATA, CREDENTIAL_DATA) that Keycloak itself wrote,
+# as quoted with their passwords by other projects' migration tests and seed data.
+KEYCLOAK_ROWS = [
+    (
+        "keycloak_argon2",
+        "testpassword",
+        '{"value":"O7vS90g14jWr4ESbUpJ3KX5y1NMZcMgjuqPHrZ4Eq8U=","salt":"LgSKeCa5qZH6Dh0PE17AwQ==",'
+        '"additionalParameters":{}}',
+        '{"hashIterations":5,"algorithm":"argon2","additionalParameters":{"hashLength":["32"],'
+        '"memory":["7168"],"type":["id"],"version":["1.3"],"parallelism":["1"]}}',
+    ),
+    (
+        "keycloak_argon2",
+        "manager",
+        '{"value":"EnDApHjOOFUBdPCpGIuC6IadN4J96U5dfWp/4iap5w0=","salt":"hIO6r09/QlCLPsBNdVEr9A==",'
+        '"additionalParameters":{}}',
+        '{"hashIterations":5,"algorithm":"argon2","additionalParameters":{"hashLength":["32"],'
+        '"memory":["7168"],"type":["id"],"version":["1.3"],"parallelism":["1"]}}',
+    ),
+    (
+        "keycloak_pbkdf2",
+        "test123",
+        '{"value":"9yUI9up7DA09THuasmN5Z9pN+X5GUvJZY3lnXZYNB/gsGBtL8PjHANnR/H1G3IhhipUr27sBNJ4eek7AMP5'
+        'UBw==","salt":"VUBELKb6poajPUjlaK1zCQ==","additionalParameters":{}}',
+        '{"hashIterations":27500,"algorithm":"pbkdf2-sha256","additionalParameters":{}}',
+    ),
+    (
+        "keycloak_pbkdf2",
+        "testpassword",
+        '{"value":"x4QqNb57CHVDsuIM+UMaOeryY7WsOGhxPFzjhEQgoisZ2hrviOSvuokCIXFXHkvBF47BLXDj2MA/g4vUB'
+        'MuJcw==","salt":"IQU7tTvDbMtynBAFmSOrpA==","additionalParameters":{}}',
+        '{"hashIterations":210000,"algorithm":"pbkdf2-sha512","additionalParameters":{}}',
+    ),
+]
+PUBLISHED += [
+    (scheme, password, keycloak_credential(secret, credential), "Keycloak CREDENTIAL row")
+    for scheme, password, secret, credential in KEYCLOAK_ROWS
 ]
 
 

@@ -13,6 +13,7 @@ import secrets
 import string
 from typing import Any, Final
 
+import argon2
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sso_bridge.directory.passwords._base import (
@@ -91,67 +92,162 @@ def _json_object(value: Any) -> dict[str, Any]:
     return value
 
 
-class KeycloakPbkdf2(Scheme):
-    """Keycloak's PBKDF2 credential: base64 value and salt, algorithm and hashIterations.
+def _keycloak_parse(stored: str) -> tuple[str, int, bytes, bytes, dict[str, Any]]:
+    """(algorithm, hashIterations, salt, value, additionalParameters) of a joined credential."""
+    try:
+        whole = json.loads(stored)
+        secret = _json_object(whole["secretData"])
+        credential = _json_object(whole["credentialData"])
+        algorithm = credential["algorithm"]
+        iterations = credential["hashIterations"]
+        extra = credential.get("additionalParameters") or {}
+        salt = base64.b64decode(secret["salt"], validate=True)
+        value = base64.b64decode(secret["value"], validate=True)
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise MalformedHashError("not a keycloak password credential") from exc
+    if not isinstance(algorithm, str) or not isinstance(extra, dict):
+        raise MalformedHashError("keycloak credential data malformed")
+    if not isinstance(iterations, int) or not 1 <= iterations <= _KEYCLOAK_MAX_ITERATIONS:
+        raise MalformedHashError("keycloak iteration count out of range")
+    if not salt or not value:
+        raise MalformedHashError("keycloak salt or value empty")
+    return algorithm, iterations, salt, value, extra
+
+
+def _keycloak_json(
+    value: bytes, salt: bytes, iterations: int, algorithm: str, extra: dict[str, Any]
+) -> str:
+    secret_data = {
+        "value": base64.b64encode(value).decode("ascii"),
+        "salt": base64.b64encode(salt).decode("ascii"),
+        "additionalParameters": {},
+    }
+    credential_data = {
+        "hashIterations": iterations,
+        "algorithm": algorithm,
+        "additionalParameters": extra,
+    }
+    return keycloak_credential(json.dumps(secret_data), json.dumps(credential_data))
+
+
+class _KeycloakCredential(Scheme):
+    """A Keycloak password credential whose algorithm is one of `algorithms`."""
+
+    algorithms: tuple[str, ...] = ()
+
+    def identify(self, stored: str) -> bool:
+        if not stored.startswith("{") or '"credentialData"' not in stored:
+            return False
+        try:
+            return _keycloak_parse(stored)[0] in self.algorithms
+        except MalformedHashError:
+            return False
+
+
+class KeycloakPbkdf2(_KeycloakCredential):
+    """Keycloak's PBKDF2 credentials (the default before Keycloak 25).
 
     Pbkdf2PasswordHashProvider.verify: PBEKeySpec(password, salt, iterations, value length in
     bits) through PBKDF2WithHmacSHA1/256/512; the derived key length is the stored value's.
     """
 
-    @staticmethod
-    def _parse(stored: str) -> tuple[str, int, bytes, bytes]:
-        try:
-            whole = json.loads(stored)
-            secret = _json_object(whole["secretData"])
-            credential = _json_object(whole["credentialData"])
-            algorithm = credential["algorithm"]
-            iterations = credential["hashIterations"]
-            salt = base64.b64decode(secret["salt"], validate=True)
-            value = base64.b64decode(secret["value"], validate=True)
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise MalformedHashError("not a keycloak password credential") from exc
-        if algorithm not in _KEYCLOAK_PRF:
-            raise MalformedHashError("unsupported keycloak algorithm")
-        if not isinstance(iterations, int) or not 1 <= iterations <= _KEYCLOAK_MAX_ITERATIONS:
-            raise MalformedHashError("keycloak iteration count out of range")
-        if not salt or not value:
-            raise MalformedHashError("keycloak salt or value empty")
-        return algorithm, iterations, salt, value
-
-    def identify(self, stored: str) -> bool:
-        return stored.startswith("{") and '"secretData"' in stored and '"credentialData"' in stored
+    algorithms = tuple(_KEYCLOAK_PRF)
 
     def check(self, password: str, stored: str) -> bool:
-        algorithm, iterations, salt, value = self._parse(stored)
-        prf = _KEYCLOAK_PRF[algorithm]
-        candidate = hashlib.pbkdf2_hmac(prf, password.encode("utf-8"), salt, iterations, len(value))
+        algorithm, iterations, salt, value, _ = _keycloak_parse(stored)
+        secret = password.encode("utf-8")
+        candidate = hashlib.pbkdf2_hmac(
+            _KEYCLOAK_PRF[algorithm], secret, salt, iterations, len(value)
+        )
         return hmac.compare_digest(candidate, value)
 
     def cost(self, stored: str) -> Cost:
-        algorithm, iterations, _, _ = self._parse(stored)
+        algorithm, iterations, _, _, _ = _keycloak_parse(stored)
         return (("algorithm", algorithm), ("i", iterations))
 
     def generate(self, secret: str, like: str | None) -> str:
-        # Keycloak 24+'s default: pbkdf2-sha512, 210,000 iterations, 512-bit key, 16-byte salt.
+        # Keycloak 24's default: pbkdf2-sha512, 210,000 iterations, 512-bit key, 16-byte salt.
         algorithm, iterations, length = "pbkdf2-sha512", 210_000, 64
         if like is not None:
-            algorithm, iterations, _, value = self._parse(like)
+            algorithm, iterations, _, value, _ = _keycloak_parse(like)
             length = len(value)
         salt = os.urandom(16)
-        value = hashlib.pbkdf2_hmac(
-            _KEYCLOAK_PRF[algorithm], secret.encode("utf-8"), salt, iterations, length
+        prf = _KEYCLOAK_PRF[algorithm]
+        value = hashlib.pbkdf2_hmac(prf, secret.encode("utf-8"), salt, iterations, length)
+        return _keycloak_json(value, salt, iterations, algorithm, {})
+
+
+_ARGON2_TYPES: Final = {"id": argon2.Type.ID, "i": argon2.Type.I, "d": argon2.Type.D}
+_ARGON2_VERSIONS: Final = {"1.3": 0x13, "1.0": 0x10}
+
+
+class KeycloakArgon2(_KeycloakCredential):
+    """Keycloak 25+'s default: "argon2" credentials (Argon2PasswordHashProvider), the raw hash
+    and salt in secretData, hashLength/memory (KiB)/type/version/parallelism as one-element
+    string lists in additionalParameters and the passes in hashIterations."""
+
+    algorithms = ("argon2",)
+
+    @staticmethod
+    def _params(stored: str) -> tuple[bytes, bytes, int, int, int, str, str]:
+        _, iterations, salt, value, extra = _keycloak_parse(stored)
+
+        def one(key: str, default: str) -> str:
+            item = extra.get(key, [default])
+            text = item[0] if isinstance(item, list) and item else item
+            return str(text)
+
+        memory, parallelism = int(one("memory", "7168")), int(one("parallelism", "1"))
+        kind, version = one("type", "id"), one("version", "1.3")
+        if kind not in _ARGON2_TYPES or version not in _ARGON2_VERSIONS:
+            raise MalformedHashError("unsupported keycloak argon2 type or version")
+        if not 8 <= memory <= 4 * 1024 * 1024 or not 1 <= parallelism <= 64:
+            raise MalformedHashError("keycloak argon2 parameters out of range")
+        return salt, value, iterations, memory, parallelism, kind, version
+
+    def check(self, password: str, stored: str) -> bool:
+        salt, value, iterations, memory, parallelism, kind, version = self._params(stored)
+        candidate = argon2.low_level.hash_secret_raw(
+            password.encode("utf-8"),
+            salt,
+            time_cost=iterations,
+            memory_cost=memory,
+            parallelism=parallelism,
+            hash_len=len(value),
+            type=_ARGON2_TYPES[kind],
+            version=_ARGON2_VERSIONS[version],
         )
-        secret_data = {
-            "value": base64.b64encode(value).decode("ascii"),
-            "salt": base64.b64encode(salt).decode("ascii"),
-            "additionalParameters": {},
+        return hmac.compare_digest(candidate, value)
+
+    def cost(self, stored: str) -> Cost:
+        _, _, iterations, memory, parallelism, _, _ = self._params(stored)
+        return (("m", memory), ("t", iterations), ("p", parallelism))
+
+    def generate(self, secret: str, like: str | None) -> str:
+        # Keycloak 25's defaults: argon2id v1.3, 5 passes, 7168 KiB, 1 lane, 32-byte hash.
+        iterations, memory, parallelism, kind, version, length = 5, 7168, 1, "id", "1.3", 32
+        if like is not None:
+            _, value, iterations, memory, parallelism, kind, version = self._params(like)
+            length = len(value)
+        salt = os.urandom(16)
+        value = argon2.low_level.hash_secret_raw(
+            secret.encode("utf-8"),
+            salt,
+            time_cost=iterations,
+            memory_cost=memory,
+            parallelism=parallelism,
+            hash_len=length,
+            type=_ARGON2_TYPES[kind],
+            version=_ARGON2_VERSIONS[version],
+        )
+        extra = {
+            "hashLength": [str(length)],
+            "memory": [str(memory)],
+            "type": [kind],
+            "version": [version],
+            "parallelism": [str(parallelism)],
         }
-        credential_data = {
-            "hashIterations": iterations,
-            "algorithm": algorithm,
-            "additionalParameters": {},
-        }
-        return keycloak_credential(json.dumps(secret_data), json.dumps(credential_data))
+        return _keycloak_json(value, salt, iterations, "argon2", extra)
 
 
 class FirebaseModifiedScrypt(Scheme):

@@ -30,6 +30,7 @@ from sso_bridge.directory.passwords._common import (
 from sso_bridge.directory.passwords._dotnet import AspNetIdentity, AspNetMembership
 from sso_bridge.directory.passwords._other import (
     FirebaseModifiedScrypt,
+    KeycloakArgon2,
     KeycloakPbkdf2,
     WerkzeugLegacy,
 )
@@ -115,6 +116,7 @@ def _build() -> tuple[Scheme, ...]:
         Libpass("mysql41", lp.mysql41, params=_FIXED),
         Libpass("atlassian_pbkdf2_sha1", lp.atlassian_pbkdf2_sha1, params=_FIXED),  # 10,000
         KeycloakPbkdf2("keycloak_pbkdf2"),
+        KeycloakArgon2("keycloak_argon2"),
         # LDAP (RFC 2307 and the common SHA-2 extensions); prefixes are upper-cased before lookup.
         # Salted digests take any salt of at least one byte, as OpenLDAP does.
         Libpass("ldap_sha1", lp.ldap_sha1, params=_FIXED),

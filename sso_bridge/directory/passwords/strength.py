@@ -93,9 +93,10 @@ def _low_cost(name: str, cost: Cost) -> bool:
     if minimum is not None:
         value = params.get(minimum[0])
         return isinstance(value, int) and value < minimum[1]
-    if name in ("argon2", "django_argon2", "magento2") and "m" in params:
+    if name in ("argon2", "django_argon2", "magento2", "keycloak_argon2") and "m" in params:
+        # OWASP's argon2id configurations run from m=47104 KiB, t=1 to m=7168, t=5: m*t >= 35840.
         m, t = params.get("m"), params.get("t")
-        return isinstance(m, int) and isinstance(t, int) and (m < 19456 or t < 2) and m * t < 47104
+        return isinstance(m, int) and isinstance(t, int) and m * t < 35840
     if name in ("scrypt", "django_scrypt", "werkzeug_scrypt"):
         n = params.get("n", 1 << int(params.get("ln", 0)))
         return isinstance(n, int) and n < 1 << 14
