@@ -16,8 +16,8 @@ has the table of prefixes, platforms and sources)::
               joomla_sha256, shopware5_sha256, shopware5_backend_md5, prestashop_md5 (pepper),
               opencart_sha1 (salt column), drupal7_md5_phpass (U$P$ / U$H$)
     _dotnet   aspnet_identity_v2 / v3, aspnet_membership (salt column)
-    _other    werkzeug_legacy (< 2.3 "sha1$salt$hex" HMAC), keycloak_pbkdf2 / keycloak_argon2 (JSON credential),
-              firebase_scrypt (salt column + FirebaseScrypt project parameters)
+    _other    werkzeug_legacy (< 2.3 "sha1$salt$hex" HMAC), keycloak_pbkdf2 / keycloak_argon2
+              (JSON credential), firebase_scrypt (salt column + FirebaseScrypt project parameters)
     libpass   des_crypt, mysql41, atlassian_pbkdf2_sha1 (registered in _registry)
 
 `cost_signature` names a scheme and its cost parameters ("bcrypt:12", "argon2:m=65536,t=3,p=4");
