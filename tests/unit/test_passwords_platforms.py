@@ -268,3 +268,14 @@ def test_secrets_are_not_in_reprs() -> None:
 )
 def test_malformed_platform_hashes_are_false(stored: str) -> None:
     assert PasswordHasher().verify("password", stored) is False
+
+
+def test_shared_shapes_name_real_schemes_and_unshared_ones_stop_at_the_first() -> None:
+    from sso_bridge.directory.passwords._base import Inputs
+    from sso_bridge.directory.passwords._registry import BY_NAME, SHARED, candidates
+
+    assert all(name in BY_NAME for group in SHARED for name in group)
+    found, _ = candidates("$2a$04$yjDgE74RJkeqC0/1NheSSOrvKeu9IbKDpcQf/Ox3qsrRS/Kw42qIS", Inputs())
+    assert [s.name for s in found] == ["bcrypt"]
+    found, _ = candidates("sha1$seasalt$cff36ea83f5706ce9aa7454e63e431fc726b2dc8", Inputs())
+    assert [s.name for s in found] == ["django_salted_sha1", "werkzeug_legacy"]

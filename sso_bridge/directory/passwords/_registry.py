@@ -1,10 +1,11 @@
 """Every supported format in detection order, and the lookup of a stored hash's candidates.
 
-Most shapes belong to one format. A few are shared (a bare 32-hex md5, "<hex>:<salt>" with the
-salt before or after the password, Django's and old Werkzeug's "sha1$salt$hex"): every scheme
-whose shape matches, and whose inputs (salt column, pepper, project parameters) are present, is
-a candidate, and a password matches if any candidate accepts it. That widens nothing an attacker
-can use: each candidate still needs a preimage of the same stored digest.
+Most shapes belong to one format: the first scheme that accepts a hash is its only candidate.
+A few shapes are shared (a bare 32-hex md5, "<hex>:<salt>" with the salt before or after the
+password, Django's and old Werkzeug's "sha1$salt$hex", a bare base64 blob): `SHARED` lists them,
+and every scheme of the group whose inputs (salt column, pepper, project parameters) are present
+is a candidate; a password matches if any accepts it. That widens nothing an attacker can use:
+each candidate still needs a preimage of the same stored digest.
 """
 
 from __future__ import annotations
@@ -149,6 +150,16 @@ def _build() -> tuple[Scheme, ...]:
 
 SCHEMES: Final = _build()
 BY_NAME: Final = {scheme.name: scheme for scheme in SCHEMES}
+
+# Formats whose hashes can look alike: once one accepts a hash, the others are candidates too.
+SHARED: Final = (
+    ("prestashop_md5", "hex_md5", "shopware5_backend_md5"),
+    ("opencart_sha1", "hex_sha1"),
+    ("oscommerce_md5", "joomla_md5"),
+    ("django_salted_sha1", "django_salted_md5", "werkzeug_legacy"),
+    ("aspnet_identity_v3", "aspnet_identity_v2", "aspnet_membership", "firebase_scrypt"),
+)
+_GROUP: Final = {name: frozenset(group) for group in SHARED for name in group}
 NEW_SCHEMES: Final = tuple(sorted(s.name for s in SCHEMES if s.new_ok))
 
 # An RFC 2307 scheme tag: "{ssha}" is as common as "{SSHA}". JSON ("{"...) is not one.
@@ -171,10 +182,16 @@ def candidates(
         return [], ""
     normalised = normalise(stored)
     found: list[Scheme] = []
+    group: frozenset[str] | None = None
     for scheme in order:
+        if found and (group is None or scheme.name not in group):
+            continue  # after the first match, only the rest of its shared-shape group
         try:
             if scheme.applies(normalised, inputs):
                 found.append(scheme)
+                group = group if group is not None else _GROUP.get(scheme.name)
         except Exception:  # noqa: S112  (a detector choking on odd input just means "not mine")
             continue
+        if found and group is None:
+            break
     return found, normalised
