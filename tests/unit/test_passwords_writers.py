@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import hashers as django_hashers
 
-from sso_bridge.directory.passwords import FirebaseScrypt, PasswordHasher
+from sso_bridge.directory.passwords import FirebaseScrypt, PasswordHasher, typical_sample
 
 if not django_settings.configured:
     django_settings.configure(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
@@ -170,3 +170,14 @@ def test_firebase_dummy_costs_what_the_project_s_hashes_cost() -> None:
     hasher = PasswordHasher(firebase=params)
     made = hasher.dummy_like(base64.b64encode(b"\x00" * 64).decode(), salt="AAAA")
     assert hasher.scheme_of(made.hash, salt=made.salt) == "firebase_scrypt"
+
+
+def test_typical_sample_reads_salted_rows_with_their_salts() -> None:
+    vectors = json.loads((VECTORS / "php.json").read_text())["vectors"]
+    opencart = [(v["hash"], v["salt"]) for v in vectors if v["scheme"] == "opencart_sha1"]
+    # An unsalted sha1 hex first: read without their salts, all three rows would look alike
+    # (hex_sha1) and the first would be "typical"; with them, OpenCart's two rows win.
+    rows = [("5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8", None), *opencart]
+    hasher = PasswordHasher()
+    assert typical_sample(rows, hasher) == opencart[0]
+    assert typical_sample([], hasher) is None

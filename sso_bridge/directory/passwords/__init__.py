@@ -29,7 +29,12 @@ is weak and why (for `doctor`).
 from sso_bridge.directory.passwords._base import FirebaseScrypt
 from sso_bridge.directory.passwords._other import keycloak_credential
 from sso_bridge.directory.passwords._registry import NEW_SCHEMES
-from sso_bridge.directory.passwords.hasher import Dummy, PasswordHasher, typical_hash
+from sso_bridge.directory.passwords.hasher import (
+    Dummy,
+    PasswordHasher,
+    typical_hash,
+    typical_sample,
+)
 from sso_bridge.directory.passwords.strength import HashStrength
 
 __all__ = [
@@ -40,4 +45,5 @@ __all__ = [
     "PasswordHasher",
     "keycloak_credential",
     "typical_hash",
+    "typical_sample",
 ]

@@ -214,3 +214,14 @@ def typical_hash(sample_hashes: Iterable[str], hasher: PasswordHasher) -> str | 
     signatures = [hasher.cost_signature(sample) for sample in samples]
     commonest, _ = Counter(signatures).most_common(1)[0]
     return samples[signatures.index(commonest)]
+
+
+def typical_sample(
+    samples: Sequence[tuple[str, str | None]], hasher: PasswordHasher
+) -> tuple[str, str | None] | None:
+    """`typical_hash` for tables with a salt column: (hash, salt) pairs in, one pair out."""
+    if not samples:
+        return None
+    signatures = [hasher.cost_signature(stored, salt=salt) for stored, salt in samples]
+    commonest, _ = Counter(signatures).most_common(1)[0]
+    return samples[signatures.index(commonest)]
