@@ -7,6 +7,7 @@ _COOKIE_KEY_) and Firebase's project hash parameters. Secrets among them never a
 
 from __future__ import annotations
 
+import base64
 import hmac
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -37,8 +38,6 @@ class FirebaseScrypt:
     def from_base64(
         cls, *, signer_key: str, salt_separator: str, rounds: int, mem_cost: int
     ) -> FirebaseScrypt:
-        import base64
-
         return cls(
             signer_key=base64.b64decode(signer_key, validate=True),
             salt_separator=base64.b64decode(salt_separator, validate=True),
