@@ -112,6 +112,10 @@ class Settings:
     login_queue_seconds: float = 1.0
     shopper_ip_attribute: str | None = None
     throttle_enabled: bool = True
+    throttle_key: str | None = field(default=None, repr=False)
+    throttle_global_failures_per_minute: int = 6000
+    throttle_wait_seconds: float = 2.0
+    throttle_max_in_flight: int = 16
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -485,6 +489,12 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         login_queue_seconds=reader.number("LOGIN_QUEUE_SECONDS", 1.0, minimum=0.0),
         shopper_ip_attribute=reader.string("SHOPPER_IP_ATTRIBUTE"),
         throttle_enabled=reader.boolean("THROTTLE_ENABLED", True),
+        throttle_key=reader.string("THROTTLE_KEY"),
+        throttle_global_failures_per_minute=reader.integer(
+            "THROTTLE_GLOBAL_FAILURES_PER_MINUTE", 6000, minimum=1
+        ),
+        throttle_wait_seconds=reader.number("THROTTLE_WAIT_SECONDS", 2.0),
+        throttle_max_in_flight=reader.integer("THROTTLE_MAX_IN_FLIGHT", 16, minimum=1),
     )
     if bool(settings.dr_api_key) != bool(settings.dr_api_secret):
         reader._bad("DR_API_KEY", "DR_API_KEY and DR_API_SECRET go together")
