@@ -144,7 +144,7 @@ class RumService:
 
     def _refused(self, name: str, since: float) -> LoginResponse:
         """A failed sign-in, answered no sooner than a real verification would be."""
-        self._floor.hold(since)
+        metrics.LOGIN_FAILURE_HOLDS.observe(self._floor.hold(since))
         return self._failure(name, INVALID_LOGIN)
 
     # --- 1. LoginRequest ----------------------------------------------------------------------

@@ -69,9 +69,12 @@ class FailureFloor:
             recent = [duration for at, duration in self._samples if at >= oldest]
         return min(self._ceiling, max(recent, default=0.0))
 
-    def hold(self, started: float) -> None:
-        """Sleep until the floor plus jitter has passed since ``started`` (a failed attempt)."""
+    def hold(self, started: float) -> float:
+        """Sleep until the floor plus jitter has passed since ``started`` (a failed attempt);
+        the seconds slept."""
         until = started + self.floor() + self._jitter * self._random()
         remaining = until - self._clock()
-        if remaining > 0:
-            self._sleep(remaining)
+        if remaining <= 0:
+            return 0.0
+        self._sleep(remaining)
+        return remaining

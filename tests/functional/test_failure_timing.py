@@ -57,9 +57,9 @@ class RecordingFloor(FailureFloor):
         super().__init__(jitter=0.0)
         self.held: list[float] = []
 
-    def hold(self, started: float) -> None:
+    def hold(self, started: float) -> float:
         self.held.append(started)
-        super().hold(started)
+        return super().hold(started)
 
 
 @pytest.fixture

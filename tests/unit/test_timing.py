@@ -89,3 +89,13 @@ def test_jitter_is_added_on_top_of_the_floor() -> None:
     started = clock()
     floor.hold(started)
     assert clock() - started == pytest.approx(0.21)
+
+
+def test_hold_reports_the_seconds_slept() -> None:
+    clock = FakeClock()
+    floor = floor_with(clock, jitter=0.0)
+    verification(floor, clock, 0.25)
+    started = clock()
+    clock.now += 0.05
+    assert floor.hold(started) == pytest.approx(0.2)
+    assert floor.hold(clock() - 1.0) == 0.0
