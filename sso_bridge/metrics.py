@@ -38,6 +38,11 @@ CIRCUIT_OPEN = Counter("sso_bridge_dr_circuit_opened_total", "Times the DR circu
 LOGIN_THROTTLED = Counter(
     "sso_bridge_login_throttled_total", "Throttled sign-in attempts", ["scope"]
 )
+LOGIN_FAILURE_HOLDS = Histogram(
+    "sso_bridge_login_failure_hold_seconds",
+    "How long failed sign-ins slept to reach the failure time floor",
+    buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+)
 PRIVATE_STORE_AUTHORIZATIONS = Counter(
     "sso_bridge_private_store_authorizations_total", "Purchase-plan authorizations", ["outcome"]
 )

@@ -24,10 +24,16 @@ from sso_bridge.identity import IdentityMap
 from sso_bridge.rum.auth import CallerCheck
 from sso_bridge.rum.operations import PasswordDecoder, RumOptions, RumService
 from sso_bridge.rum.password_cipher import decrypter
-from sso_bridge.rum.throttle import LoginThrottle
+from sso_bridge.rum.throttle import (
+    LoginThrottle,
+    ThrottlePolicy,
+    secret_of_rum_users,
+    throttle_key,
+)
 from sso_bridge.sessions import SessionStore
 from sso_bridge.settings import PasswordEncryptionSettings, Settings
 from sso_bridge.store import InMemoryStore, KeyValueStore, RedisStore
+from sso_bridge.throttle_counters import InMemoryThrottleCounters, RedisThrottleCounters
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,30 @@ def build_directory(settings: Settings) -> UserDirectory:
     )
 
 
+def build_throttle(settings: Settings, store: KeyValueStore) -> LoginThrottle | None:
+    """Failure throttling, counted where the rest of the shared state lives."""
+    if not settings.throttle_enabled:
+        return None
+    fallback = InMemoryThrottleCounters()
+    counters = (
+        RedisThrottleCounters(client=store.client, prefix=settings.redis_key_prefix)
+        if isinstance(store, RedisStore)
+        else fallback
+    )
+    return LoginThrottle(
+        counters=counters,
+        fallback=fallback,
+        key=throttle_key(
+            settings.throttle_key, [settings.dr_api_secret, secret_of_rum_users(settings.rum_users)]
+        ),
+        policy=ThrottlePolicy(
+            global_failures_per_minute=settings.throttle_global_failures_per_minute,
+            wait=settings.throttle_wait_seconds,
+            max_in_flight=settings.throttle_max_in_flight,
+        ),
+    )
+
+
 def build_services(settings: Settings) -> Services:
     directory = build_directory(settings)
     identities = IdentityMap(engine=make_engine(settings.database_url))
@@ -138,7 +168,7 @@ def build_services(settings: Settings) -> Services:
         directory=directory,
         identities=identities,
         sessions=sessions,
-        throttle=LoginThrottle(store=store) if settings.throttle_enabled else None,
+        throttle=build_throttle(settings, store),
         password_decoder=_password_decoder(settings.rum_password_encryption),
         options=RumOptions(
             site_id=settings.site_id,

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     login_queue_seconds: Float = Field(default=1.0, ge=0.0)
     shopper_ip_attribute: OptionalText = None
     throttle_enabled: Flag = True
+    # HMAC key of throttle counter names (default: derived from DR_API_SECRET or RUM_USERS).
+    throttle_key: OptionalText = secret(None)
+    throttle_global_failures_per_minute: Int = Field(default=6000, ge=1)
+    throttle_wait_seconds: Float = Field(default=2.0, ge=0.0)
+    throttle_max_in_flight: Int = Field(default=16, ge=1)
     # Server (gunicorn) settings: `sso-bridge serve` and config/gunicorn.conf.py.
     bind: Text = "127.0.0.1:8080"
     workers: Int = Field(default=2, ge=1)

@@ -68,7 +68,9 @@ class UserDirectory(Protocol):
         """Create the account (password hashed in the configured scheme); EmailTaken if the
         email is in use."""
 
-    def verify_password(self, user: DirectoryUser, password: str) -> bool: ...
+    def verify_password(self, user: DirectoryUser, password: str) -> bool:
+        """True iff ``password`` is the user's. A user without a usable hash costs a dummy
+        verification, never less (the caller's failure floor relies on every failure paying)."""
 
     def dummy_verify(self, password: str) -> None:
         """Cost what verifying a typical user costs (throttled and unknown logins)."""

@@ -226,29 +226,33 @@ class SqlUserDirectory:
             return self._hasher.verify(password, stored_hash)
 
     def verify_password(self, user: DirectoryUser, password: str) -> bool:
-        if not user.password_hash:
+        """Verify against the user's hash; a row without a usable one (empty, ``!``-prefixed as
+        social-login accounts have, an unrecognised format) costs a dummy verification instead,
+        so it cannot be told apart from a wrong password by its speed."""
+        stored = user.password_hash
+        if not stored or self._hasher.scheme_of(stored) is None:
             self._verify(password, self._dummy())
             return False
-        return self._verify(password, user.password_hash)
+        if not self._verify(password, stored):
+            return False
+        if self._upgrade_hashes and self._hasher.needs_upgrade(stored):
+            self._upgrade(user, password)
+        return True
 
     def dummy_verify(self, password: str) -> None:
         """Spend what a real verification of the table's typical hash costs, for nothing."""
         self._verify(password, self._dummy())
 
     def authenticate(self, login: str, password: str) -> DirectoryUser | None:
-        user = self.find_by_login(login)
+        try:
+            user = self.find_by_login(login)
+        except AmbiguousLogin:
+            self.dummy_verify(password)
+            raise
         if user is None:
             self.dummy_verify(password)
             return None
-        if not self.verify_password(user, password):
-            return None
-        if (
-            self._upgrade_hashes
-            and user.password_hash
-            and self._hasher.needs_upgrade(user.password_hash)
-        ):
-            self._upgrade(user, password)
-        return user
+        return user if self.verify_password(user, password) else None
 
     def _upgrade(self, user: DirectoryUser, password: str) -> None:
         """Opt-in: rewrite a legacy hash in the configured scheme once the password is proven.

@@ -26,6 +26,7 @@ from sso_bridge.directory.base import (
     NewUser,
     UserDirectory,
 )
+from sso_bridge.directory.gate import VerificationBusy
 from sso_bridge.identity import IdentityMap, Registration
 from sso_bridge.rum.messages import (
     CreateUserProfileRequest,
@@ -40,7 +41,8 @@ from sso_bridge.rum.messages import (
     ValidateSessionRequest,
     response_name,
 )
-from sso_bridge.rum.throttle import LoginThrottle
+from sso_bridge.rum.throttle import Attempt, LoginThrottle, Subject
+from sso_bridge.rum.timing import FailureFloor
 from sso_bridge.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -82,9 +84,11 @@ class RumService:
         password_decoder: PasswordDecoder,
         options: RumOptions,
         throttle: LoginThrottle | None = None,
+        floor: FailureFloor | None = None,
         on_signed_in: Callable[[DirectoryUser, str], None] | None = None,
     ) -> None:
         self._throttle = throttle
+        self._floor = floor or FailureFloor()
         self._directory = directory
         self._identities = identities
         self._sessions = sessions
@@ -119,7 +123,9 @@ class RumService:
             log.warning("RUM password element could not be decrypted (check the shared key)")
             return None
 
-    def _shopper_ip(self, request: LoginRequest) -> str | None:
+    def _shopper_ip(
+        self, request: LoginRequest | GetUserProfileRequest | CreateUserProfileRequest
+    ) -> str | None:
         """The shopper's IP as DR reports it in a configured extended attribute (DR is an
         authenticated caller); never the address of the connection, which is DR's own."""
         name = self._options.shopper_ip_attribute
@@ -136,39 +142,53 @@ class RumService:
             successful=False, error_code=error[0], error_message=error[1], element_name=name
         )
 
+    def _refused(self, name: str, since: float) -> LoginResponse:
+        """A failed sign-in, answered no sooner than a real verification would be."""
+        metrics.LOGIN_FAILURE_HOLDS.observe(self._floor.hold(since))
+        return self._failure(name, INVALID_LOGIN)
+
     # --- 1. LoginRequest ----------------------------------------------------------------------
 
     def login(self, request: LoginRequest) -> LoginResponse:
+        started = self._floor.now()
         name = response_name(request.element_name)
         login = (request.user_key.login_id or "").strip()
         password = self._password(request.password)
         if not login or password is None:
             audit.info("sign-in failed", extra={"event": "login_failed", "reason": "incomplete"})
-            return self._failure(name, INVALID_LOGIN)
-        throttled = (
-            self._throttle.reserve(login, self._shopper_ip(request)) if (self._throttle) else None
+            return self._refused(name, started)
+        user = self._resolve(login)
+        attempt = (
+            self._throttle.begin(
+                self._throttle.sign_in_subjects(
+                    user.key if user else None, login, self._shopper_ip(request)
+                )
+            )
+            if self._throttle is not None
+            else None
         )
-        if throttled is not None:
-            # Indistinguishable from a wrong password, in body and in time.
-            self._directory.dummy_verify(password)
-            audit.info("sign-in throttled", extra={"event": "login_throttled", "scope": throttled})
-            metrics.LOGIN_THROTTLED.labels(scope=throttled).inc()
-            return self._failure(name, INVALID_LOGIN)
+        # Time spent waiting for other attempts to settle is not part of a verification's cost.
+        since = started + (attempt.waited if attempt else 0.0)
+        if attempt is not None and attempt.throttled is not None:
+            return self._throttled(name, attempt.throttled, password, since)
         try:
-            user = self._directory.authenticate(login, password)
-        except AmbiguousLogin:
-            log.warning("sign-in refused: several accounts match one login")
-            user = None
-        if user is None:
+            proven = self._verify(user, password, since)
+        except BaseException:
+            if attempt is not None:
+                attempt.cancel()
+            raise
+        if user is None or not proven:
+            if attempt is not None:
+                attempt.failed()
             audit.info("sign-in failed", extra={"event": "login_failed"})
-            return self._failure(name, INVALID_LOGIN)
+            return self._refused(name, since)
+        if attempt is not None:
+            attempt.succeeded()
         if not user.active:
             audit.info(
                 "sign-in refused: inactive", extra={"event": "login_inactive", "user_key": user.key}
             )
             return self._failure(name, NOT_ACTIVE)
-        if self._throttle is not None:
-            self._throttle.succeeded(login)
         erid = self._identities.erid_for(user.key)
         audit.info("signed in", extra={"event": "login", "user_key": user.key, "erid": erid})
         if self._on_signed_in is not None:
@@ -178,6 +198,39 @@ class RumService:
             user_key=self._user_key(user, erid, request.user_key.site_id),
             element_name=name,
         )
+
+    def _resolve(self, login: str) -> DirectoryUser | None:
+        """The user a login names, before anything is counted: the account is the user,
+        whichever column or spelling named it (the one indexed query sign-in needs anyway)."""
+        try:
+            return self._directory.find_by_login(login)
+        except AmbiguousLogin:
+            log.warning("sign-in refused: several accounts match one login")
+            return None
+
+    def _verify(self, user: DirectoryUser | None, password: str, since: float) -> bool:
+        if user is None:
+            self._spend_dummy(password)
+            return False
+        proven = self._directory.verify_password(user, password)
+        self._floor.observe(since)  # a real user's verification: what failures must match
+        return proven
+
+    def _throttled(self, name: str, scope: str, password: str, since: float) -> LoginResponse:
+        """Indistinguishable from a wrong password, in body and in time."""
+        self._spend_dummy(password)
+        audit.info("sign-in throttled", extra={"event": "login_throttled", "scope": scope})
+        metrics.LOGIN_THROTTLED.labels(scope=scope).inc()
+        if self._throttle is not None:
+            self._throttle.record_global_failure()
+        return self._refused(name, since)
+
+    def _spend_dummy(self, password: str) -> None:
+        """The dummy verification of an attempt that cannot succeed; skipped past the global
+        failure ceiling, so a flood of hopeless attempts costs sleep (the floor), not CPU."""
+        if self._throttle is not None and self._throttle.past_global_ceiling():
+            return
+        self._directory.dummy_verify(password)
 
     # --- 2. GetUserProfileRequest / GetUserRequest ----------------------------------------
 
@@ -191,10 +244,7 @@ class RumService:
             user_key = self._identities.find_user_key(erid)
             user = self._directory.find_by_key(user_key) if user_key else None
         elif key.login_id:
-            try:
-                user = self._directory.find_by_login(key.login_id)
-            except AmbiguousLogin:
-                user = None
+            user = self._lookup(key.login_id, self._shopper_ip(request))
             erid = self._identities.erid_for(user.key) if user and user.active else None
         if user is None or not user.active or erid is None:
             return GetUserProfileResponse(
@@ -209,6 +259,37 @@ class RumService:
             locale=user.locale,
         )
         return GetUserProfileResponse(user_info=info, element_name=name)
+
+    def _lookup(self, login: str, ip: str | None) -> DirectoryUser | None:
+        """A profile lookup by login, throttled per login and shopper IP on its misses (a miss
+        is what tells a prober a login does not exist)."""
+        throttle = self._throttle
+        attempt = _admit(throttle, throttle.lookup_subjects(login, ip)) if throttle else None
+        try:
+            try:
+                user = self._directory.find_by_login(login)
+            except AmbiguousLogin:
+                user = None
+        except BaseException:
+            if attempt is not None:
+                attempt.cancel()
+            raise
+        if attempt is not None:
+            if user is None or not user.active:
+                attempt.failed(globally=False)
+            else:
+                attempt.succeeded()
+        return user
+
+    def _throttle_registration(self, request: CreateUserProfileRequest) -> None:
+        """Every registration attempt counts against its email and the shopper's IP (a real
+        shopper registers once; a prober of "Email already used" many times)."""
+        throttle = self._throttle
+        info = request.user_info
+        email = (info.email or info.user_key.login_id or "").strip()
+        if throttle is not None and email:
+            subjects = throttle.registration_subjects(email, self._shopper_ip(request))
+            _admit(throttle, subjects).failed(globally=False)
 
     # --- 3. ValidateSessionRequest ----------------------------------------------------------
 
@@ -238,6 +319,7 @@ class RumService:
     # --- 4. CreateUserProfileRequest --------------------------------------------------------
 
     def create_user(self, request: CreateUserProfileRequest) -> LoginResponse:
+        self._throttle_registration(request)
         name = response_name(request.element_name)
         info = request.user_info
         email = (info.email or "").strip()
@@ -318,3 +400,14 @@ class RumService:
         return LoginResponse(
             successful=True, user_key=self._user_key(user, erid, site_id), element_name=name
         )
+
+
+def _admit(throttle: LoginThrottle, subjects: tuple[Subject, ...]) -> Attempt:
+    """Lookups and registrations, once throttled, answer 503 + Retry-After: an answer that does
+    not depend on whether the login or email exists."""
+    attempt = throttle.begin(subjects)
+    if attempt.throttled is not None:
+        audit.info("request throttled", extra={"event": "throttled", "scope": attempt.throttled})
+        metrics.LOGIN_THROTTLED.labels(scope=attempt.throttled).inc()
+        raise VerificationBusy()
+    return attempt

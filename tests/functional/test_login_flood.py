@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -28,6 +29,11 @@ from tests.helpers import (
 from tests.servers import Gunicorn
 
 pytestmark = pytest.mark.slow
+
+_XML = {
+    "Authorization": "Basic " + base64.b64encode(f"{RUM_USER}:{RUM_PASSWORD}".encode()).decode(),
+    "Content-Type": "text/xml",
+}
 
 
 @pytest.fixture
@@ -103,3 +109,67 @@ def test_token_requests_are_answered_during_a_login_flood(
     # Every token request was answered, during the flood: the token path was not starved (its
     # latency under a login flood is the bench's figure, not a pass/fail bound here).
     assert token_statuses == [200] * 40, Counter(token_statuses)
+
+
+def _flood_then_sign_in(app: Any, flood: int) -> tuple[list[bytes], list[bytes]]:
+    """``flood`` wrong passwords for one unknown login from one shopper IP (in parallel), then
+    other users' correct passwords, with and without a shopper IP of their own."""
+    client = app.test_client()
+
+    def attempt(login: str, password: str, shopper_ip: str | None) -> bytes:
+        body = dr_login_request(login, password)
+        if shopper_ip:
+            body = body.replace(
+                b'<extendedAttributes xsi:type="ns2:ExtendedAttributesInfoArray" xsi:nil="true"/>',
+                b"<extendedAttributes><item><name>shopperIp</name><value>"
+                + shopper_ip.encode()
+                + b"</value></item></extendedAttributes>",
+            )
+        response = client.post("/rum", data=body, headers=_XML)
+        assert response.status_code == 200, response.status_code
+        return response.data
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        flooded = list(
+            pool.map(
+                lambda n: attempt("ghost@example.com", f"guess-{n}", "203.0.113.66"), range(flood)
+            )
+        )
+    others = [
+        attempt("demo@example.com", "123123", None),
+        attempt("bcrypt@example.com", "bcrypt-pw-1", "198.51.100.20"),
+        attempt("jose", "contraseña-ñ", "198.51.100.21"),
+    ]
+    return flooded, others
+
+
+def test_a_flood_past_the_global_ceiling_leaves_other_users_signing_in(
+    real_config: dict[str, Any],
+) -> None:
+    """Finding 1: the global ceiling counted every attempt; ~100 LoginRequests a second for one
+    unknown login tripped it, and then every shopper's correct password got "Invalid login"."""
+    from sso_bridge import create_app
+
+    app = create_app(
+        {
+            **real_config,
+            "SHOPPER_IP_ATTRIBUTE": "shopperIp",
+            "THROTTLE_GLOBAL_FAILURES_PER_MINUTE": 40,
+        }
+    )
+    flooded, others = _flood_then_sign_in(app, 150)
+    assert all(b"<successful>false</successful>" in body for body in flooded)
+    assert all(b"<successful>true</successful>" in body for body in others), others
+    store = app.extensions["sso_bridge"].store
+    assert int(store.get("thr:global:failures:60") or 0) >= 40  # the ceiling really was passed
+
+
+def test_a_flood_past_the_default_ceiling_leaves_other_users_signing_in(
+    real_config: dict[str, Any],
+) -> None:
+    """The same with the shipped default (6,000 a minute): the flood lasts as long as it takes."""
+    from sso_bridge import create_app
+
+    app = create_app({**real_config, "SHOPPER_IP_ATTRIBUTE": "shopperIp"})
+    _, others = _flood_then_sign_in(app, 6100)
+    assert all(b"<successful>true</successful>" in body for body in others), others
