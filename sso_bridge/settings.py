@@ -106,6 +106,7 @@ class Settings:
     token_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     token_safety_margin: int = 60
     token_refresh_fraction: float = 0.5
+    active_recheck_seconds: float = 30.0
     private_stores: tuple[PrivateStoreRule, ...] = ()
     log_level: str = "INFO"
     login_concurrency: int = 2
@@ -417,8 +418,9 @@ def _read_private_stores(reader: _Reader) -> tuple[PrivateStoreRule, ...]:
         if rule.ip_range:
             # A token request carries no shopper address to match, so such a rule could never
             # apply: refuse it rather than let it silently do nothing.
-            reader._bad(where, "ipRange rules are not supported yet (use emailDomain or "
-                        "emailAddress)")
+            reader._bad(
+                where, "ipRange rules are not supported yet (use emailDomain or emailAddress)"
+            )
         elif not (rule.email_domain or rule.email_address):
             reader._bad(where, "needs emailDomain or emailAddress")
         if not rule.search and not rule.purchase_plan_id:
@@ -479,6 +481,7 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         token_encryption_keys=token_keys,
         token_safety_margin=reader.integer("TOKEN_SAFETY_MARGIN", 60),
         token_refresh_fraction=reader.number("TOKEN_REFRESH_FRACTION", 0.5, minimum=0.05),
+        active_recheck_seconds=reader.number("ACTIVE_RECHECK_SECONDS", 30.0, minimum=0.0),
         private_stores=_read_private_stores(reader),
         log_level=log_level,
         login_concurrency=reader.integer("LOGIN_CONCURRENCY", os.cpu_count() or 2, minimum=1),
@@ -490,6 +493,8 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         reader._bad("DR_API_KEY", "DR_API_KEY and DR_API_SECRET go together")
     if settings.token_refresh_fraction >= 1:
         reader._bad("TOKEN_REFRESH_FRACTION", "must be below 1 (a fraction of the token's life)")
+    if settings.active_recheck_seconds > 60:
+        reader._bad("ACTIVE_RECHECK_SECONDS", "must be at most 60 (the documented bound)")
     if reader.problems:
         raise SettingsError(reader.problems)
     return settings
