@@ -11,12 +11,14 @@ Policy, in order:
 - After a DR failure a short negative entry makes followers fail fast (503 + Retry-After) rather
   than pile onto a DR that is down.
 - Revocation wins every race. A revocation first marks itself in progress (``revoking:{ERID}``),
-  then bumps the user's generation (``rev:{ERID}``), then drops and revokes what is cached. A mint
-  reads the generation, then the mark: with a revocation running it does not start (503), and
-  its result is cached only by compare-and-set against the generation it read, so a mint that a
-  revocation overtook caches nothing, hands nothing out (503, Retry-After 1: the caller asks again
-  and goes through every check afresh) and revokes its own token at DR. Every cached value was
-  therefore written before the revocation's bump, and is dropped by it.
+  then replaces the user's generation (``rev:{ERID}``, a random value, so that one expiring and
+  being set again can never bring back a value a mint read), then drops and revokes what is
+  cached. A mint reads the generation, then the mark: with a revocation running it does not
+  start (503), and its result is cached only by compare-and-set against the generation it read,
+  so a mint that a revocation overtook caches nothing, hands nothing out (503, Retry-After 1:
+  the caller asks again and goes through every check afresh) and revokes its own token at DR.
+  Every cached value was therefore written before the revocation's new generation, and is
+  dropped by it.
 - Before any DR mint, ``may_mint`` (the directory's word that the user is active) must agree.
 Values are sealed (AES-GCM) and keys carry the ERID in a Redis Cluster hash tag, so a user's token,
 lock, negative entry, generation and revocation mark live in one slot; session-aware tokens are
@@ -112,7 +114,8 @@ class BrokerPolicy:
 
 _OPENED_LIMIT = 10_000  # opened cache values kept per process (a few MiB at most)
 
-# A generation only needs to outlive any mint that read it (each step of a mint has a deadline);
+# A generation only needs to outlive any mint that read it (each step of a mint has a deadline;
+# one expiring mid-mint makes that mint refuse its result, never accept a stale one);
 # a revocation mark outlives the revocation that crashed holding it by at most this long.
 GENERATION_TTL = 86_400.0
 REVOKING_TTL = 30.0
@@ -271,8 +274,9 @@ class TokenBroker:
     ) -> CachedToken:
         key, _, negative_key = self._keys(erid, session_token)
         generation_key = self._generation_key(erid)
-        # The generation first, then the mark: a revocation marks before it bumps, so either we
-        # see its mark, or we read the generation it then changes and our result is refused.
+        # The generation first, then the mark: a revocation marks before it renews the
+        # generation, so either we see its mark, or we read the generation it then replaces
+        # and our result is refused.
         generation = self._store.get(generation_key)
         if self._store.members(self._revoking_key(erid)):
             raise TokenUnavailable("the user's tokens are being revoked", retry_after=1)
@@ -439,10 +443,12 @@ class TokenBroker:
         hands out nothing (see the module docstring)."""
         revoking_key = self._revoking_key(erid)
         revoker = secrets.token_hex(8)
-        # Mark, then bump: the order _mint relies on.
+        # Mark, then renew the generation: the order _mint relies on.
         self._store.add_member(revoking_key, revoker, REVOKING_TTL)
         try:
-            self._store.increment(self._generation_key(erid), GENERATION_TTL)
+            self._store.set(
+                self._generation_key(erid), secrets.token_hex(16).encode(), GENERATION_TTL
+            )
             return self._drop_and_revoke(erid, revoking_key, revoker)
         finally:
             with contextlib.suppress(StoreUnavailable):
