@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, g, request
 
 from sso_bridge.directory.base import AmbiguousLogin, DirectoryUser
-from sso_bridge.dr.broker import MintRefused, TokenUnavailable
+from sso_bridge.dr.broker import TokenUnavailable, UserRefused
 from sso_bridge.dr.client import DrError
 from sso_bridge.dr.provisioning import ShopperMismatch
 from sso_bridge.errors import (
@@ -120,8 +120,9 @@ def refuse_inactive(found: Services, user_key: str, erid: str | None) -> NoRetur
 def resolve_user(found: Services, body: dict[str, Any]) -> ResolvedUser:
     """The user named by exactly one of userKey / login / externalReferenceId, with their key
     and ERID. A known key or ERID is answered from the identity map's in-process cache alone
-    (the token hot path): the directory is not consulted then, so the caller checks activity
-    (``ResolvedUser.user`` is None). A user read from the directory here is active or refused.
+    (the token hot path): the directory is not consulted then (``ResolvedUser.user`` is None),
+    and activity is checked later: by the broker's may_serve / may_mint for a token, by the
+    view for a session. A user read from the directory here is active or refused.
     """
     given = [name for name in _USER_FIELDS if body.get(name) is not None]
     if len(given) != 1:
@@ -168,15 +169,13 @@ def create_token() -> Response:
     if session_token is not None:
         plain_text(session_token, "drSessionToken")
     resolved = resolve_user(found, body)
-    # Answered from the map: active as of at most ACTIVE_RECHECK_SECONDS ago (a dict lookup on
-    # the hot path); a mint asks the directory again in any case (the broker's may_mint).
-    if resolved.user is None and not found.activity.is_active(resolved.key):
-        refuse_inactive(found, resolved.key, resolved.erid)
+    # The broker asks ActivityCheck before serving a cached token (active as of at most
+    # ACTIVE_RECHECK_SECONDS ago: a dict lookup on the hot path) and the directory before a mint.
     try:
         grant = found.tokens.get_token(
             resolved.erid, user_key=resolved.key, session_token=session_token
         )
-    except MintRefused:
+    except UserRefused:
         refuse_inactive(found, resolved.key, resolved.erid)
     except TokenUnavailable as exc:
         raise DependencyUnavailable(

@@ -120,6 +120,7 @@ def build_broker(
         on_minted=PrivateStoreAuthorizer(
             rules=settings.private_stores, client=client, store=store, directory=directory
         ),
+        may_serve=activity.is_active if activity is not None else None,
         may_mint=activity.active_now if activity is not None else None,
     )
 

@@ -19,7 +19,9 @@ Policy, in order:
   the caller asks again and goes through every check afresh) and revokes its own token at DR.
   Every cached value was therefore written before the revocation's new generation, and is
   dropped by it.
-- Before any DR mint, ``may_mint`` (the directory's word that the user is active) must agree.
+- The user must still be allowed a token: ``may_serve`` is asked before a cached token is
+  served (a cheap, bounded answer: the cache-hit path stays free of SQL) and ``may_mint`` before
+  any DR mint (the directory's word, now).
 Values are sealed (AES-GCM) and keys carry the ERID in a Redis Cluster hash tag, so a user's token,
 lock, negative entry, generation and revocation mark live in one slot; session-aware tokens are
 keyed by a hash of the DR session token, never the token itself.
@@ -53,8 +55,8 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("sso_bridge.audit")
 
 
-class MintRefused(Exception):
-    """``may_mint`` refused: this user must not get a token (for example, no longer active)."""
+class UserRefused(Exception):
+    """``may_serve`` or ``may_mint`` refused: this user gets no token (e.g. no longer active)."""
 
 
 class TokenUnavailable(Exception):
@@ -127,8 +129,8 @@ CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 # (erid, user_key, access_token) -> None
 FirstMintHook = Callable[[str, str, str], None]
 MintedHook = Callable[[str, str, str], None]
-# user_key -> whether a token may be minted for them now (asked before every DR mint)
-MayMintHook = Callable[[str], bool]
+# user_key -> whether the user may have a token: a cached one (may_serve), a new one (may_mint)
+UserCheck = Callable[[str], bool]
 
 
 def _session_suffix(session_token: str | None) -> str:
@@ -147,7 +149,8 @@ class TokenBroker:
         policy: BrokerPolicy,
         ensure_shopper: FirstMintHook | None = None,
         on_minted: MintedHook | None = None,
-        may_mint: MayMintHook | None = None,
+        may_serve: UserCheck | None = None,
+        may_mint: UserCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -156,6 +159,7 @@ class TokenBroker:
         self._policy = policy
         self._ensure_shopper = ensure_shopper
         self._on_minted = on_minted
+        self._may_serve = may_serve
         self._may_mint = may_mint
         self._clock = clock
         self._opened: dict[tuple[str, bytes], CachedToken] = {}
@@ -220,6 +224,8 @@ class TokenBroker:
             entry = self._read(key)
             now = self._clock()
             if entry is not None and self._usable(entry, now):
+                if self._may_serve is not None and not self._may_serve(user_key):
+                    raise UserRefused("no active user matches")
                 metrics.TOKEN_HITS.inc()
                 if self._refresh_due(entry, now):
                     self._refresh_in_background(erid, user_key, session_token)
@@ -281,7 +287,7 @@ class TokenBroker:
         if self._store.members(self._revoking_key(erid)):
             raise TokenUnavailable("the user's tokens are being revoked", retry_after=1)
         if self._may_mint is not None and not self._may_mint(user_key):
-            raise MintRefused("no active user matches")
+            raise UserRefused("no active user matches")
         started = time.monotonic()
         try:
             token = self._client.mint_token(
@@ -411,7 +417,7 @@ class TokenBroker:
                 self._mint(erid, user_key, session_token, lock_key, owner)
             finally:
                 self._store.delete_if_equals(lock_key, owner)
-        except MintRefused:
+        except UserRefused:
             log.info("background token refresh refused: the user is not active")
         except (TokenUnavailable, StoreUnavailable) as exc:
             log.warning("background token refresh failed: %s", type(exc).__name__)

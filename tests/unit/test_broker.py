@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from sso_bridge.dr.broker import BrokerPolicy, MintRefused, TokenBroker, TokenUnavailable
+from sso_bridge.dr.broker import BrokerPolicy, TokenBroker, TokenUnavailable, UserRefused
 from sso_bridge.dr.client import (
     CommerceClient,
     DrConfigurationError,
@@ -101,6 +101,7 @@ def make_broker(
     clock: Callable[[], float] | None = None,
     sealer: Sealer | None = None,
     may_mint: Callable[[str], bool] | None = None,
+    may_serve: Callable[[str], bool] | None = None,
     **policy: Any,
 ) -> TokenBroker:
     defaults: dict[str, Any] = {"poll_interval": 0.005}
@@ -112,6 +113,7 @@ def make_broker(
         policy=BrokerPolicy(**defaults),
         clock=clock or FakeClock(),
         may_mint=may_mint,
+        may_serve=may_serve,
     )
 
 
@@ -620,11 +622,32 @@ def test_may_mint_refusal_stops_the_mint_before_dr(brokers: list[TokenBroker]) -
     assert asked == [USER]  # a cache hit does not ask: that is the caller's bounded check
     broker.revoke(ERID)
     active[USER] = False
-    with pytest.raises(MintRefused):
+    with pytest.raises(UserRefused):
         broker.get_token(ERID, user_key=USER)
     assert asked == [USER, USER]
     assert dr.mint_count == 1
     assert store.get("lock:{" + ERID + "}") is None  # the lock was released
+
+
+def test_may_serve_is_asked_before_a_cached_token_is_served(brokers: list[TokenBroker]) -> None:
+    dr, store = FakeDr(), InMemoryStore()
+    asked: list[str] = []
+    active = {USER: True}
+
+    def may_serve(user_key: str) -> bool:
+        asked.append(user_key)
+        return active[user_key]
+
+    broker = make_broker(dr, store=store, may_serve=may_serve)
+    brokers.append(broker)
+    grant = broker.get_token(ERID, user_key=USER)
+    assert asked == []  # a mint is may_mint's business
+    assert broker.get_token(ERID, user_key=USER).access_token == grant.access_token
+    assert asked == [USER]
+    active[USER] = False
+    with pytest.raises(UserRefused):
+        broker.get_token(ERID, user_key=USER)
+    assert dr.mint_count == 1  # refused, not re-minted
 
 
 # --------------------------------------------------------------------------- unreadable values
