@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, g, request
 
 from sso_bridge.directory.base import AmbiguousLogin, DirectoryUser
-from sso_bridge.dr.broker import TokenUnavailable
+from sso_bridge.dr.broker import TokenUnavailable, UserRefused
 from sso_bridge.dr.client import DrError
 from sso_bridge.dr.provisioning import ShopperMismatch
 from sso_bridge.errors import (
@@ -22,6 +23,8 @@ from sso_bridge.errors import (
 )
 from sso_bridge.services import Services, services
 from sso_bridge.web import read_body, require_bearer
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -95,10 +98,25 @@ class ResolvedUser:
     user: DirectoryUser | None  # None when the identity map alone answered (no directory query)
 
 
+def refuse_inactive(found: Services, user_key: str, erid: str | None) -> NoReturn:
+    """404 for a user the directory no longer has as active, after dropping (and revoking at
+    DR) their cached tokens, so that no worker or replica keeps serving them."""
+    if erid is None:
+        erid = found.identities.find_erid(user_key)
+    if erid is not None and found.tokens is not None:
+        try:
+            found.tokens.revoke(erid)
+        except DrError as exc:  # dropped from the cache already; only DR's side failed
+            log.warning("could not revoke an inactive user's tokens at DR: %s", exc.code)
+    raise NotFound("No active user matches.")
+
+
 def resolve_user(found: Services, body: dict[str, Any]) -> ResolvedUser:
     """The user named by exactly one of userKey / login / externalReferenceId, with their key
     and ERID. A known key or ERID is answered from the identity map's in-process cache alone
-    (the token hot path): the directory is not consulted then.
+    (the token hot path): the directory is not consulted then (``ResolvedUser.user`` is None),
+    and activity is checked later: by the broker's may_serve / may_mint for a token, by the
+    view for a session. A user read from the directory here is active or refused.
     """
     given = [name for name in _USER_FIELDS if body.get(name) is not None]
     if len(given) != 1:
@@ -125,8 +143,11 @@ def resolve_user(found: Services, body: dict[str, Any]) -> ResolvedUser:
             user = found.directory.find_by_login(value)
         except AmbiguousLogin as exc:
             raise InvalidRequest("Several accounts match this login.") from exc
-    if user is None or not user.active:
+    if user is None:
         raise NotFound("No active user matches.")
+    if not user.active:
+        refuse_inactive(found, user.key, None)
+    found.activity.saw_active(user.key)
     return ResolvedUser(user.key, found.identities.erid_for(user.key), user)
 
 
@@ -142,10 +163,14 @@ def create_token() -> Response:
     if session_token is not None:
         plain_text(session_token, "drSessionToken")
     resolved = resolve_user(found, body)
+    # The broker asks ActivityCheck before serving a cached token (active as of at most
+    # ACTIVE_RECHECK_SECONDS ago: a dict lookup on the hot path) and the directory before a mint.
     try:
         grant = found.tokens.get_token(
             resolved.erid, user_key=resolved.key, session_token=session_token
         )
+    except UserRefused:
+        refuse_inactive(found, resolved.key, resolved.erid)
     except TokenUnavailable as exc:
         raise DependencyUnavailable(
             f"No token available: {exc.reason}.", retry_after=exc.retry_after
@@ -187,8 +212,10 @@ def create_session() -> Response:
     resolved = resolve_user(found, body)
     # A session is only for an active user: check the directory even when the map answered.
     user = resolved.user or found.directory.find_by_key(resolved.key)
-    if user is None or not user.active:
+    if user is None:
         raise NotFound("No active user matches.")
+    if not user.active:
+        refuse_inactive(found, user.key, resolved.erid)
     token = found.sessions.issue(user.key, resolved.erid)
     return json_response({"token": token, "expires_in": found.sessions.ttl}, 201)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+from sso_bridge.activity import ActivityCheck
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import UserDirectory
 from sso_bridge.directory.gate import VerificationGate
@@ -51,6 +52,7 @@ class Services:
     callers: CallerCheck
     api_keys: frozenset[bytes]
     tokens: TokenBroker | None
+    activity: ActivityCheck
 
 
 def _password_decoder(encryption: PasswordEncryptionSettings | None) -> PasswordDecoder:
@@ -90,7 +92,12 @@ def build_dr_client(
 
 
 def build_broker(
-    settings: Settings, *, store: KeyValueStore, identities: IdentityMap, directory: UserDirectory
+    settings: Settings,
+    *,
+    store: KeyValueStore,
+    identities: IdentityMap,
+    directory: UserDirectory,
+    activity: ActivityCheck | None = None,
 ) -> TokenBroker | None:
     """The token broker, or None when no DR credentials are configured."""
     if not (settings.dr_api_key and settings.dr_api_secret):
@@ -119,6 +126,8 @@ def build_broker(
         on_minted=PrivateStoreAuthorizer(
             rules=settings.private_stores, client=client, store=store, directory=directory
         ),
+        may_serve=activity.is_active if activity is not None else None,
+        may_mint=activity.active_now if activity is not None else None,
     )
 
 
@@ -163,6 +172,7 @@ def build_services(settings: Settings) -> Services:
     directory = build_directory(settings)
     identities = IdentityMap(engine=make_engine(settings.database_url))
     store = build_store(settings)
+    activity = ActivityCheck(directory=directory, recheck_seconds=settings.active_recheck_seconds)
     sessions = SessionStore(store=store, ttl=settings.session_ttl)
     rum = RumService(
         directory=directory,
@@ -192,7 +202,10 @@ def build_services(settings: Settings) -> Services:
         rum=rum,
         callers=callers,
         api_keys=frozenset(key.encode() for key in settings.api_keys),
-        tokens=build_broker(settings, store=store, identities=identities, directory=directory),
+        tokens=build_broker(
+            settings, store=store, identities=identities, directory=directory, activity=activity
+        ),
+        activity=activity,
     )
 
 

@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     throttle_global_failures_per_minute: Int = Field(default=6000, ge=1)
     throttle_wait_seconds: Float = Field(default=2.0, ge=0.0)
     throttle_max_in_flight: Int = Field(default=16, ge=1)
+    # How long a cached token may outlive a deactivation (seconds; the documented bound is 60).
+    active_recheck_seconds: Float = Field(default=30.0, ge=0.0, le=60.0)
     # Server (gunicorn) settings: `sso-bridge serve` and config/gunicorn.conf.py.
     bind: Text = "127.0.0.1:8080"
     workers: Int = Field(default=2, ge=1)

@@ -36,12 +36,21 @@ class KeyValueStore(Protocol):
 
     def extend_if_equals(self, key: str, value: bytes, ttl: float) -> bool: ...
 
+    def set_if_unchanged(
+        self, key: str, value: bytes, ttl: float, *, guard: str, expected: bytes | None
+    ) -> bool:
+        """Set ``key`` only while ``guard`` still holds ``expected`` (None: absent), atomically:
+        a compare-and-set on another key, e.g. a generation a writer read before slow work. On
+        Redis Cluster both keys must share a hash tag."""
+
     def increment(self, key: str, ttl: float) -> int: ...
 
     def add_member(self, key: str, member: str, ttl: float) -> None:
         """Add ``member`` to the set at ``key``, which lives at least ``ttl`` more seconds."""
 
     def members(self, key: str) -> frozenset[str]: ...
+
+    def remove_member(self, key: str, member: str) -> bool: ...
 
     def ping(self) -> None: ...
 
@@ -58,6 +67,16 @@ return 0
 _ADD_MEMBER = """
 redis.call('sadd', KEYS[1], ARGV[1])
 if redis.call('pttl', KEYS[1]) < tonumber(ARGV[2]) then redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 1
+"""
+_SET_IF_UNCHANGED = """
+local current = redis.call('get', KEYS[2])
+if ARGV[3] == '1' then
+  if current ~= ARGV[4] then return 0 end
+elseif current then
+  return 0
+end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 _INCREMENT = """
@@ -79,6 +98,7 @@ class RedisStore:
         self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
         self._increment = client.register_script(_INCREMENT)
         self._add_member = client.register_script(_ADD_MEMBER)
+        self._set_if_unchanged = client.register_script(_SET_IF_UNCHANGED)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisStore:
@@ -144,6 +164,19 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    def set_if_unchanged(
+        self, key: str, value: bytes, ttl: float, *, guard: str, expected: bytes | None
+    ) -> bool:
+        present = b"0" if expected is None else b"1"
+        try:
+            done = self._set_if_unchanged(
+                keys=[self._key(key), self._key(guard)],
+                args=[value, _ms(ttl), present, expected or b""],
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return bool(done)
+
     def increment(self, key: str, ttl: float) -> int:
         try:
             return int(self._increment(keys=[self._key(key)], args=[_ms(ttl)]))
@@ -162,6 +195,12 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         return frozenset(item.decode() if isinstance(item, bytes) else str(item) for item in found)
+
+    def remove_member(self, key: str, member: str) -> bool:
+        try:
+            return bool(self._client.srem(self._key(key), member))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
 
     def ping(self) -> None:
         try:
@@ -244,6 +283,16 @@ class InMemoryStore:
                 return True
             return False
 
+    def set_if_unchanged(
+        self, key: str, value: bytes, ttl: float, *, guard: str, expected: bytes | None
+    ) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._live(guard, now) != expected:
+                return False
+            self._items[key] = (value, now + ttl)
+            return True
+
     def increment(self, key: str, ttl: float) -> int:
         with self._lock:
             now = time.monotonic()
@@ -269,6 +318,14 @@ class InMemoryStore:
             if found is None or found[1] <= time.monotonic():
                 return frozenset()
             return frozenset(found[0])
+
+    def remove_member(self, key: str, member: str) -> bool:
+        with self._lock:
+            found = self._sets.get(key)
+            if found is None or found[1] <= time.monotonic() or member not in found[0]:
+                return False
+            found[0].discard(member)
+            return True
 
     def ping(self) -> None:
         return None

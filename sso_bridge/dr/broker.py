@@ -10,9 +10,21 @@ Policy, in order:
   others wait briefly for the new token instead of minting.
 - After a DR failure a short negative entry makes followers fail fast (503 + Retry-After) rather
   than pile onto a DR that is down.
+- Revocation wins every race. A revocation first marks itself in progress (``revoking:{ERID}``),
+  then replaces the user's generation (``rev:{ERID}``, a random value, so that one expiring and
+  being set again can never bring back a value a mint read), then drops and revokes what is
+  cached. A mint reads the generation, then the mark: with a revocation running it does not
+  start (503), and its result is cached only by compare-and-set against the generation it read,
+  so a mint that a revocation overtook caches nothing, hands nothing out (503, Retry-After 1:
+  the caller asks again and goes through every check afresh) and revokes its own token at DR.
+  Every cached value was therefore written before the revocation's new generation, and is
+  dropped by it.
+- The user must still be allowed a token: ``may_serve`` is asked before a cached token is
+  served (a cheap, bounded answer: the cache-hit path stays free of SQL) and ``may_mint`` before
+  any DR mint (the directory's word, now).
 Values are sealed (AES-GCM) and keys carry the ERID in a Redis Cluster hash tag, so a user's token,
-lock and negative entry live in one slot; session-aware tokens are keyed by a hash of the DR
-session token, never the token itself.
+lock, negative entry, generation and revocation mark live in one slot; session-aware tokens are
+keyed by a hash of the DR session token, never the token itself.
 """
 
 from __future__ import annotations
@@ -41,6 +53,10 @@ from sso_bridge.store import KeyValueStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("sso_bridge.audit")
+
+
+class UserRefused(Exception):
+    """``may_serve`` or ``may_mint`` refused: this user gets no token (e.g. no longer active)."""
 
 
 class TokenUnavailable(Exception):
@@ -100,6 +116,12 @@ class BrokerPolicy:
 
 _OPENED_LIMIT = 10_000  # opened cache values kept per process (a few MiB at most)
 
+# A generation only needs to outlive any mint that read it (each step of a mint has a deadline;
+# one expiring mid-mint makes that mint refuse its result, never accept a stale one);
+# a revocation mark outlives the revocation that crashed holding it by at most this long.
+GENERATION_TTL = 86_400.0
+REVOKING_TTL = 30.0
+
 CIRCUIT_OPEN_KEY = "cb:dr:open"
 CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 
@@ -107,6 +129,8 @@ CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 # (erid, user_key, access_token) -> None
 FirstMintHook = Callable[[str, str, str], None]
 MintedHook = Callable[[str, str, str], None]
+# user_key -> whether the user may have a token: a cached one (may_serve), a new one (may_mint)
+UserCheck = Callable[[str], bool]
 
 
 def _session_suffix(session_token: str | None) -> str:
@@ -125,6 +149,8 @@ class TokenBroker:
         policy: BrokerPolicy,
         ensure_shopper: FirstMintHook | None = None,
         on_minted: MintedHook | None = None,
+        may_serve: UserCheck | None = None,
+        may_mint: UserCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -133,6 +159,8 @@ class TokenBroker:
         self._policy = policy
         self._ensure_shopper = ensure_shopper
         self._on_minted = on_minted
+        self._may_serve = may_serve
+        self._may_mint = may_mint
         self._clock = clock
         self._opened: dict[tuple[str, bytes], CachedToken] = {}
         self._refreshing: set[str] = set()
@@ -155,7 +183,9 @@ class TokenBroker:
             return None
         # The same sealed bytes always open to the same token: remember the opened value so a
         # cache hit costs one Redis GET and a dict lookup, not a decryption. Redis stays the
-        # source of truth (a revoked or replaced token is a different or missing value).
+        # source of truth (a revoked or replaced token is a different or missing value, and
+        # sealing uses a fresh nonce, so a revoked token's bytes never come back: this memo
+        # cannot resurrect it).
         opened = self._opened.get((key, raw))
         if opened is not None:
             return opened
@@ -194,6 +224,8 @@ class TokenBroker:
             entry = self._read(key)
             now = self._clock()
             if entry is not None and self._usable(entry, now):
+                if self._may_serve is not None and not self._may_serve(user_key):
+                    raise UserRefused("no active user matches")
                 metrics.TOKEN_HITS.inc()
                 if self._refresh_due(entry, now):
                     self._refresh_in_background(erid, user_key, session_token)
@@ -247,6 +279,15 @@ class TokenBroker:
         self, erid: str, user_key: str, session_token: str | None, lock_key: str, owner: bytes
     ) -> CachedToken:
         key, _, negative_key = self._keys(erid, session_token)
+        generation_key = self._generation_key(erid)
+        # The generation first, then the mark: a revocation marks before it renews the
+        # generation, so either we see its mark, or we read the generation it then replaces
+        # and our result is refused.
+        generation = self._store.get(generation_key)
+        if self._store.members(self._revoking_key(erid)):
+            raise TokenUnavailable("the user's tokens are being revoked", retry_after=1)
+        if self._may_mint is not None and not self._may_mint(user_key):
+            raise UserRefused("no active user matches")
         started = time.monotonic()
         try:
             token = self._client.mint_token(
@@ -280,14 +321,34 @@ class TokenBroker:
         self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
         ttl = entry.expires_at - self._margin(entry) - entry.issued_at
         if ttl > 0:
-            self._store.set(key, self._sealer.seal(entry.encode(), context=key), ttl)
             if session_token:
                 # Session-aware tokens are indexed per user (by the hash in their key, never the
-                # session itself) so that revoking the user reaches every one of them.
+                # session itself) so that revoking the user reaches every one of them. Indexed
+                # before the value is written: a revocation that finds the value finds its index.
                 self._store.add_member(self._index_key(erid), _session_suffix(session_token), ttl)
+            sealed = self._sealer.seal(entry.encode(), context=key)
+            kept = self._store.set_if_unchanged(
+                key, sealed, ttl, guard=generation_key, expected=generation
+            )
+        else:  # too short-lived to cache: still never hand out what a revocation overtook
+            kept = self._store.get(generation_key) == generation
+        if not kept:
+            self._discard_overtaken(erid, token.access_token)
+            raise TokenUnavailable("the user's tokens were revoked during this request")
         if self._on_minted is not None:
             self._on_minted(erid, user_key, token.access_token)
         return entry
+
+    def _discard_overtaken(self, erid: str, access_token: str) -> None:
+        metrics.TOKEN_MINTS.labels(outcome="overtaken").inc()
+        audit.info(
+            "a mint overtaken by a revocation was discarded",
+            extra={"event": "token_mint_overtaken", "erid": erid},
+        )
+        try:
+            self._client.revoke_token(access_token)
+        except DrError as exc:
+            log.warning("could not revoke an overtaken token at DR: %s", exc.code)
 
     def _entry(self, token: DrToken) -> CachedToken:
         issued = self._clock()
@@ -356,6 +417,8 @@ class TokenBroker:
                 self._mint(erid, user_key, session_token, lock_key, owner)
             finally:
                 self._store.delete_if_equals(lock_key, owner)
+        except UserRefused:
+            log.info("background token refresh refused: the user is not active")
         except (TokenUnavailable, StoreUnavailable) as exc:
             log.warning("background token refresh failed: %s", type(exc).__name__)
         except Exception:
@@ -370,10 +433,34 @@ class TokenBroker:
     def _index_key(erid: str) -> str:
         return "tokidx:{" + erid + "}"
 
+    @staticmethod
+    def _generation_key(erid: str) -> str:
+        return "rev:{" + erid + "}"
+
+    @staticmethod
+    def _revoking_key(erid: str) -> str:
+        return "revoking:{" + erid + "}"
+
     def revoke(self, erid: str) -> int:
         """Revoke every cached token of the user (plain and session-aware) at DR and drop them
         from the cache. Returns how many there were. Each is dropped before DR is asked, so a
-        DR failure (raised after the others were tried) never leaves a revoked user served."""
+        DR failure (raised after the others were tried) never leaves a revoked user served.
+        While it runs no mint for the user starts, and any mint already under way caches and
+        hands out nothing (see the module docstring)."""
+        revoking_key = self._revoking_key(erid)
+        revoker = secrets.token_hex(8)
+        # Mark, then renew the generation: the order _mint relies on.
+        self._store.add_member(revoking_key, revoker, REVOKING_TTL)
+        try:
+            self._store.set(
+                self._generation_key(erid), secrets.token_hex(16).encode(), GENERATION_TTL
+            )
+            return self._drop_and_revoke(erid, revoking_key, revoker)
+        finally:
+            with contextlib.suppress(StoreUnavailable):
+                self._store.remove_member(revoking_key, revoker)
+
+    def _drop_and_revoke(self, erid: str, revoking_key: str, revoker: str) -> int:
         tag = "{" + erid + "}"
         keys = [f"tok:{tag}"] + [
             f"tok:{tag}{suffix}" for suffix in sorted(self._store.members(self._index_key(erid)))
@@ -387,6 +474,7 @@ class TokenBroker:
         self._store.delete(self._index_key(erid))
         failure: DrError | None = None
         for access_token in tokens:
+            self._store.add_member(revoking_key, revoker, REVOKING_TTL)  # still running
             try:
                 self._client.revoke_token(access_token)
             except DrError as exc:

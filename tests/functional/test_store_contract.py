@@ -144,6 +144,65 @@ def test_extend_if_equals_on_missing_key_does_not_create_it(store: KeyValueStore
     assert store.get("nothing") is None
 
 
+# ------------------------------------------------------------------- compare-and-set on a guard
+
+
+def test_set_if_unchanged_while_the_guard_is_absent(store: KeyValueStore) -> None:
+    assert store.set_if_unchanged("{u}v", b"first", 30, guard="{u}g", expected=None) is True
+    assert store.get("{u}v") == b"first"
+    store.increment("{u}g", 30)  # the guard moved on
+    assert store.set_if_unchanged("{u}v", b"second", 30, guard="{u}g", expected=None) is False
+    assert store.get("{u}v") == b"first"
+
+
+def test_set_if_unchanged_compares_the_guard_value(store: KeyValueStore) -> None:
+    store.increment("{u}g", 30)
+    assert store.set_if_unchanged("{u}v", b"a", 30, guard="{u}g", expected=b"2") is False
+    assert store.get("{u}v") is None
+    assert store.set_if_unchanged("{u}v", b"a", 30, guard="{u}g", expected=b"1") is True
+    assert store.get("{u}v") == b"a"
+    store.increment("{u}g", 30)
+    assert store.set_if_unchanged("{u}v", b"b", 30, guard="{u}g", expected=b"1") is False
+    assert store.get("{u}v") == b"a"  # a refused write leaves the old value alone
+
+
+def test_set_if_unchanged_applies_the_ttl(store: KeyValueStore) -> None:
+    assert store.set_if_unchanged("{u}v", b"a", 0.2, guard="{u}g", expected=None) is True
+    time.sleep(0.35)
+    assert store.get("{u}v") is None
+
+
+def test_set_if_unchanged_loses_to_a_concurrent_guard_change(store: KeyValueStore) -> None:
+    """Writers that read the guard, then race one increment: none writes after it moved."""
+    expected = str(store.increment("{u}g", 30)).encode()
+    barrier = threading.Barrier(21)
+    written: list[int] = []
+
+    def contend(number: int) -> None:
+        barrier.wait()
+        if number == 0:
+            store.increment("{u}g", 30)
+            return
+        if store.set_if_unchanged(
+            "{u}v", str(number).encode(), 30, guard="{u}g", expected=expected
+        ):
+            written.append(number)
+
+    run_threads(21, contend)
+    value = store.get("{u}v")
+    assert (value is None) == (not written)
+    assert store.set_if_unchanged("{u}v", b"late", 30, guard="{u}g", expected=expected) is False
+
+
+def test_remove_member(store: KeyValueStore) -> None:
+    store.add_member("idx", "a", 30)
+    store.add_member("idx", "b", 30)
+    assert store.remove_member("idx", "a") is True
+    assert store.remove_member("idx", "a") is False
+    assert store.remove_member("other", "a") is False
+    assert store.members("idx") == {"b"}
+
+
 # --------------------------------------------------------------------------- counters
 
 
@@ -213,6 +272,8 @@ def every_method(store: RedisStore) -> dict[str, Callable[[], Any]]:
         "increment": lambda: store.increment("k", 5),
         "add_member": lambda: store.add_member("s", "m", 5),
         "members": lambda: store.members("s"),
+        "remove_member": lambda: store.remove_member("s", "m"),
+        "set_if_unchanged": lambda: store.set_if_unchanged("k", b"v", 5, guard="g", expected=None),
         "ping": store.ping,
     }
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from sso_bridge.dr.broker import BrokerPolicy, TokenBroker, TokenUnavailable
+from sso_bridge.dr.broker import BrokerPolicy, TokenBroker, TokenUnavailable, UserRefused
 from sso_bridge.dr.client import (
     CommerceClient,
     DrConfigurationError,
@@ -57,6 +57,9 @@ class FakeDr:
         self.fail_with: DrError | None = None
         self.mints: list[tuple[str, str | None, float | None]] = []
         self.revoked: list[str] = []
+        # A revocation at DR signals `revoking` and then waits for `revoke_gate`, when set.
+        self.revoking = threading.Event()
+        self.revoke_gate: threading.Event | None = None
         self._lock = threading.Lock()
 
     @property
@@ -89,6 +92,9 @@ class FakeDr:
         )
 
     def revoke_token(self, access_token: str) -> None:
+        self.revoking.set()
+        if self.revoke_gate is not None:
+            assert self.revoke_gate.wait(10)
         with self._lock:
             self.revoked.append(access_token)
 
@@ -99,6 +105,8 @@ def make_broker(
     store: KeyValueStore | None = None,
     clock: Callable[[], float] | None = None,
     sealer: Sealer | None = None,
+    may_mint: Callable[[str], bool] | None = None,
+    may_serve: Callable[[str], bool] | None = None,
     **policy: Any,
 ) -> TokenBroker:
     defaults: dict[str, Any] = {"poll_interval": 0.005}
@@ -109,6 +117,8 @@ def make_broker(
         client=cast(CommerceClient, dr),
         policy=BrokerPolicy(**defaults),
         clock=clock or FakeClock(),
+        may_mint=may_mint,
+        may_serve=may_serve,
     )
 
 
@@ -515,6 +525,139 @@ def test_revoke_of_unknown_user_calls_nothing(brokers: list[TokenBroker]) -> Non
     brokers.append(broker)
     assert broker.revoke(ERID) == 0
     assert dr.revoked == []
+
+
+# --------------------------------------------------------------------------- revocation races
+
+
+def start(target: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run ``target`` in a thread; the list receives its result or the exception it raised."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(target())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.mark.parametrize("session", [None, "dr-session-1"])
+def test_a_revocation_during_a_mint_wins(brokers: list[TokenBroker], session: str | None) -> None:
+    dr, store = FakeDr(delay=0.3), InMemoryStore()
+    minting = make_broker(dr, store=store)
+    other = make_broker(dr, store=store)  # another worker or replica
+    brokers.extend([minting, other])
+    thread, outcome = start(lambda: minting.get_token(ERID, user_key=USER, session_token=session))
+    assert wait_until(lambda: dr.mint_count == 1)  # the mint is at DR
+    assert other.revoke(ERID) == 0  # nothing cached yet
+    thread.join(5)
+    (overtaken,) = outcome
+    # The overtaken request is not handed its token, and that token is revoked at DR.
+    assert isinstance(overtaken, TokenUnavailable), overtaken
+    assert overtaken.retry_after == 1
+    session_part = f"-{session}" if session else ""
+    assert dr.revoked == [f"at-{ERID[:4]}{session_part}-1"]
+    dr.delay = 0.0
+    for broker in (minting, other, minting):
+        grant = broker.get_token(ERID, user_key=USER, session_token=session)
+        assert grant.access_token == f"at-{ERID[:4]}{session_part}-2"
+    assert other.revoke(ERID) == 1  # the fresh one was cached, and indexed, as usual
+
+
+def test_a_revocation_during_a_background_refresh_wins(brokers: list[TokenBroker]) -> None:
+    dr, store, clock = FakeDr(lifetime=1000), InMemoryStore(), FakeClock()
+    broker = make_broker(dr, store=store, clock=clock)
+    brokers.append(broker)
+    first = broker.get_token(ERID, user_key=USER).access_token
+    dr.delay = 0.3
+    clock.advance(600)  # past the refresh point
+    assert broker.get_token(ERID, user_key=USER).access_token == first
+    assert wait_until(lambda: dr.mint_count == 2)  # the refresh is at DR
+    assert broker.revoke(ERID) == 1
+    assert wait_until(lambda: len(dr.revoked) == 2)
+    assert dr.revoked == [first, f"at-{ERID[:4]}-2"]  # the refresh's token too
+    dr.delay = 0.0
+    assert broker.get_token(ERID, user_key=USER).access_token == f"at-{ERID[:4]}-3"
+
+
+def test_no_mint_starts_while_a_revocation_is_running(brokers: list[TokenBroker]) -> None:
+    dr, store = FakeDr(), InMemoryStore()
+    revoking, asking = make_broker(dr, store=store), make_broker(dr, store=store)
+    brokers.extend([revoking, asking])
+    cached = asking.get_token(ERID, user_key=USER).access_token
+    dr.revoke_gate = threading.Event()
+    thread, outcome = start(lambda: revoking.revoke(ERID))
+    assert dr.revoking.wait(5)  # dropped from the cache, DR is being asked
+    with pytest.raises(TokenUnavailable) as refused:
+        asking.get_token(ERID, user_key=USER)
+    assert refused.value.retry_after == 1
+    assert dr.mint_count == 1  # nothing was minted during the revocation
+    dr.revoke_gate.set()
+    thread.join(5)
+    assert outcome == [1]
+    fresh = asking.get_token(ERID, user_key=USER).access_token
+    assert fresh not in {cached} and dr.mint_count == 2
+    # Other users were never held up.
+    assert asking.get_token(OTHER_ERID, user_key="user-2").external_reference_id == OTHER_ERID
+
+
+def test_the_opened_memo_does_not_resurrect_a_revoked_token(brokers: list[TokenBroker]) -> None:
+    dr, store = FakeDr(), InMemoryStore()
+    serving, revoking = make_broker(dr, store=store), make_broker(dr, store=store)
+    brokers.extend([serving, revoking])
+    old = serving.get_token(ERID, user_key=USER).access_token
+    assert serving.get_token(ERID, user_key=USER).access_token == old  # opened and memoised
+    assert revoking.revoke(ERID) == 1
+    assert serving.get_token(ERID, user_key=USER).access_token != old
+
+
+def test_may_mint_refusal_stops_the_mint_before_dr(brokers: list[TokenBroker]) -> None:
+    dr, store = FakeDr(), InMemoryStore()
+    asked: list[str] = []
+    active = {USER: True}
+
+    def may_mint(user_key: str) -> bool:
+        asked.append(user_key)
+        return active[user_key]
+
+    broker = make_broker(dr, store=store, may_mint=may_mint)
+    brokers.append(broker)
+    grant = broker.get_token(ERID, user_key=USER)
+    assert asked == [USER]
+    assert broker.get_token(ERID, user_key=USER).access_token == grant.access_token
+    assert asked == [USER]  # a cache hit does not ask: that is the caller's bounded check
+    broker.revoke(ERID)
+    active[USER] = False
+    with pytest.raises(UserRefused):
+        broker.get_token(ERID, user_key=USER)
+    assert asked == [USER, USER]
+    assert dr.mint_count == 1
+    assert store.get("lock:{" + ERID + "}") is None  # the lock was released
+
+
+def test_may_serve_is_asked_before_a_cached_token_is_served(brokers: list[TokenBroker]) -> None:
+    dr, store = FakeDr(), InMemoryStore()
+    asked: list[str] = []
+    active = {USER: True}
+
+    def may_serve(user_key: str) -> bool:
+        asked.append(user_key)
+        return active[user_key]
+
+    broker = make_broker(dr, store=store, may_serve=may_serve)
+    brokers.append(broker)
+    grant = broker.get_token(ERID, user_key=USER)
+    assert asked == []  # a mint is may_mint's business
+    assert broker.get_token(ERID, user_key=USER).access_token == grant.access_token
+    assert asked == [USER]
+    active[USER] = False
+    with pytest.raises(UserRefused):
+        broker.get_token(ERID, user_key=USER)
+    assert dr.mint_count == 1  # refused, not re-minted
 
 
 # --------------------------------------------------------------------------- unreadable values
