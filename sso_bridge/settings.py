@@ -102,6 +102,7 @@ class Settings:
     session_ttl: int = 3600
     session_attribute: str = "sessionToken"
     registration_retry_window: int = 600
+    registration_lease: float = 4.0
     max_body_bytes: int = 65536
     token_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     token_safety_margin: int = 60
@@ -475,6 +476,7 @@ def load_settings(raw: Mapping[str, Any] | None = None) -> Settings:
         session_ttl=reader.integer("SESSION_TTL", 3600, minimum=1),
         session_attribute=reader.string("SESSION_ATTRIBUTE", "sessionToken") or "sessionToken",
         registration_retry_window=reader.integer("REGISTRATION_RETRY_WINDOW", 600),
+        registration_lease=reader.number("REGISTRATION_LEASE", 4.0, minimum=0.2),
         max_body_bytes=reader.integer("MAX_BODY_BYTES", 65536, minimum=1024),
         token_encryption_keys=token_keys,
         token_safety_margin=reader.integer("TOKEN_SAFETY_MARGIN", 60),

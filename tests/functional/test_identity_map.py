@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sso_bridge.db import make_engine
 from sso_bridge.identity import IdentityConflict, IdentityMap, ImportReport
-from sso_bridge.schema import identities, registrations, upgrade
+from sso_bridge.schema import identities, upgrade
 
 T = TypeVar("T")
 ERID_SHAPE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$")
@@ -210,28 +210,3 @@ def test_concurrent_first_use_creates_one_erid_per_user_on_postgresql(
     assert len(stored) == 5
     assert {key: {erid} for key, erid in stored.items()} == seen
     setup.dispose()
-
-
-def test_concurrent_claims_of_one_email_have_one_winner(bridge_url: str) -> None:
-    email = "new.shopper@example.com"
-
-    def claim(_index: int) -> tuple[str, bool]:
-        engine = make_engine(bridge_url)
-        try:
-            registration, claimed = IdentityMap(engine=engine).claim_registration(email)
-            return registration.erid, claimed
-        finally:
-            engine.dispose()
-
-    results = _together(8, claim)
-    assert sum(claimed for _, claimed in results) == 1
-    assert len({erid for erid, _ in results}) == 1
-    engine = make_engine(bridge_url)
-    with engine.connect() as connection:
-        rows = connection.execute(select(registrations.c.email, registrations.c.erid)).all()
-        assert connection.execute(select(func.count()).select_from(identities)).scalar() == 0
-    engine.dispose()
-    assert rows == [(email, results[0][0])]
-    # A later claim finds the same registration and does not win it.
-    again, claimed = IdentityMap(engine=make_engine(bridge_url)).claim_registration(email)
-    assert (again.erid, claimed) == (results[0][0], False)

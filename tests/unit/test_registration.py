@@ -3,6 +3,10 @@ and never a second account, whether or not the account was made before the failu
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,8 @@ import pytest
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import DirectoryUnavailable, DirectoryUser, EmailTaken, NewUser
 from sso_bridge.identity import IdentityMap
-from sso_bridge.rum.messages import CreateUserProfileRequest, UserInfo, UserKey
+from sso_bridge.registrations import RegistrationLedger
+from sso_bridge.rum.messages import CreateUserProfileRequest, LoginResponse, UserInfo, UserKey
 from sso_bridge.rum.operations import RumOptions, RumService
 from sso_bridge.rum.password_cipher import PlainPassword
 from sso_bridge.schema import upgrade
@@ -26,7 +31,9 @@ class FlakyDirectory:
         self.passwords: dict[str, str] = {}
         self.fail_next: str | None = None  # "before" | "after"
 
-    def create_user(self, new_user: NewUser) -> DirectoryUser:
+    def create_user(
+        self, new_user: NewUser, *, before_commit: Callable[[], None] | None = None
+    ) -> DirectoryUser:
         failure, self.fail_next = self.fail_next, None
         if failure == "before":
             raise DirectoryUnavailable("timeout")
@@ -72,9 +79,10 @@ def service(tmp_path: Path, directory: FlakyDirectory) -> tuple[RumService, Iden
     rum = RumService(
         directory=directory,
         identities=identities,
+        registrations=RegistrationLedger(engine=engine, identities=identities, lease=0.3),
         sessions=SessionStore(store=InMemoryStore(), ttl=60),
         password_decoder=PlainPassword(),
-        options=RumOptions(registration_wait=0.3),
+        options=RumOptions(registration_wait=0.45),
     )
     return rum, identities
 
@@ -103,3 +111,66 @@ def test_retry_after_a_failed_create_gets_one_account_and_one_erid(
     assert again.user_key and again.user_key.external_reference_id == erid
     other = rum.create_user(create("new@example.com", password="someone-else"))
     assert (other.successful, other.error_message) == (False, "Email already used")
+
+
+class SlowDirectory(FlakyDirectory):
+    """Check-then-insert with a pause in between and no unique index on email: a merchant table
+    whose insert is slow (a trigger, a lock), so overlapping creates of one email would all pass
+    the check."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self._lock = threading.Lock()
+
+    def create_user(
+        self, new_user: NewUser, *, before_commit: Callable[[], None] | None = None
+    ) -> DirectoryUser:
+        if self.find_by_email(new_user.email) is not None:
+            raise EmailTaken()
+        time.sleep(self.delay)
+        if before_commit is not None:
+            before_commit()
+        with self._lock:
+            key = str(len(self.users) + 1)
+            user = DirectoryUser(key=key, login=new_user.login, email=new_user.email)
+            self.users[key] = user
+            self.passwords[key] = new_user.password
+        return user
+
+
+def _erid(answer: LoginResponse) -> str | None:
+    return answer.user_key.external_reference_id if answer.user_key else None
+
+
+def test_racing_creates_slower_than_the_wait_make_one_account_and_one_erid(
+    tmp_path: Path,
+) -> None:
+    # The create takes longer than both the waiters' patience and the claim's lease: waiters
+    # must neither delete the owner's fresh claim nor start a create of their own.
+    directory = SlowDirectory(delay=1.0)
+    rum, identities = service(tmp_path, directory)
+    barrier = threading.Barrier(6)
+
+    def register(_index: int) -> LoginResponse | None:
+        barrier.wait()
+        try:
+            return rum.create_user(create("race@example.com"))
+        except DirectoryUnavailable:  # 503: DR retries
+            return None
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(register, range(6)))
+    retried = None
+    for _attempt in range(40):  # DR's retry, after the burst
+        try:
+            retried = rum.create_user(create("race@example.com"))
+            break
+        except DirectoryUnavailable:
+            time.sleep(0.1)
+    assert retried is not None and retried.successful, retried
+    assert len(directory.users) == 1, directory.users
+    erid = identities.find_erid("1")
+    assert erid is not None
+    successes = [a for a in [*answers, retried] if a is not None and a.successful]
+    assert {_erid(a) for a in successes} == {erid}
