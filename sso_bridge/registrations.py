@@ -178,6 +178,12 @@ class RegistrationLedger:
         complete (``user_key`` set).
         """
         now = _now()
+        seen = self.find(email)
+        if seen is not None:  # the common case for a waiter: read, write nothing
+            if not seen.is_stale(now):
+                return seen, False
+            taken = self._take_over(seen)
+            return (taken, True) if taken is not None else (seen, False)
         claim_id = str(uuid.uuid4())
         values = {
             "email": email,

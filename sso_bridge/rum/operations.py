@@ -12,6 +12,7 @@ Error codes in ``errorCode`` (DR documents only 5; the rest are ours, listed in 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,6 +271,7 @@ class RumService:
         site_id = info.user_key.site_id
         key = canonical.canonical(email)
         deadline = time.monotonic() + self._options.registration_wait
+        pause = 0.05
         while True:
             existing = self._directory.find_by_email(email)
             if existing is not None:
@@ -294,7 +296,10 @@ class RumService:
             # works; a dead one's lease runs out and `claim` takes it over. Never delete it.
             if time.monotonic() > deadline:
                 raise DirectoryUnavailable("a registration of this email is in progress")
-            time.sleep(0.05)
+            # Backing off (with jitter) keeps a crowd of DR retries from loading both databases
+            # while the owner works; a quarter of the lease bounds how late a takeover comes.
+            time.sleep(pause * random.uniform(0.5, 1.0))
+            pause = min(pause * 1.5, self._registrations.lease / 4, 0.5)
 
     def _register(
         self, name: str, claim: Claim, new_user: NewUser, site_id: str | None

@@ -14,7 +14,7 @@ import pytest
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import DirectoryUnavailable, DirectoryUser, EmailTaken, NewUser
 from sso_bridge.identity import IdentityMap
-from sso_bridge.registrations import RegistrationLedger
+from sso_bridge.registrations import ClaimLost, RegistrationLedger
 from sso_bridge.rum.messages import CreateUserProfileRequest, LoginResponse, UserInfo, UserKey
 from sso_bridge.rum.operations import RumOptions, RumService
 from sso_bridge.rum.password_cipher import PlainPassword
@@ -174,3 +174,59 @@ def test_racing_creates_slower_than_the_wait_make_one_account_and_one_erid(
     assert erid is not None
     successes = [a for a in [*answers, retried] if a is not None and a.successful]
     assert {_erid(a) for a in successes} == {erid}
+
+
+def _ledger(tmp_path: Path, lease: float) -> RegistrationLedger:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    upgrade(engine)
+    return RegistrationLedger(engine=engine, identities=IdentityMap(engine=engine), lease=lease)
+
+
+def test_a_claim_changes_hands_only_by_compare_and_set_on_its_own_id(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path, lease=0.2)
+    first, ours = ledger.claim("late@example.com")
+    assert ours
+    second, ours = ledger.claim("late@example.com")
+    assert (ours, second.claim_id) == (False, first.claim_id)  # live lease: nobody takes it
+    time.sleep(0.3)  # the first owner stops renewing (dead, or cut off)
+    taken, ours = ledger.claim("late@example.com")
+    assert ours and taken.claim_id != first.claim_id and taken.erid == first.erid
+    # The first owner comes back: it can neither renew, release nor complete its successor's.
+    with pytest.raises(ClaimLost):
+        ledger.renew(first)
+    ledger.release(first)
+    with pytest.raises(ClaimLost):
+        ledger.complete(first, "7")
+    assert ledger.find("late@example.com") == taken
+    assert ledger.complete(taken, "8") == taken.erid
+    done = ledger.find("late@example.com")
+    assert done is not None and done.user_key == "8"
+    again, ours = ledger.claim("late@example.com")  # a completed claim is never taken over
+    assert (ours, again.user_key) == (False, "8")
+
+
+def test_of_many_processes_that_see_one_stale_claim_one_takes_it_over(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path, lease=0.2)
+    stale, _ = ledger.claim("stale@example.com")
+    time.sleep(0.3)
+    barrier = threading.Barrier(8)
+
+    def take(_index: int) -> bool:
+        barrier.wait()
+        return ledger.claim("stale@example.com")[1]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert sum(pool.map(take, range(8))) == 1
+    current = ledger.find("stale@example.com")
+    assert current is not None and current.claim_id != stale.claim_id
+
+
+def test_the_lease_is_renewed_while_its_owner_works(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path, lease=0.3)
+    claim, _ = ledger.claim("slow@example.com")
+    with ledger.holding(claim) as lease:
+        time.sleep(1.0)  # more than three leases
+        assert ledger.claim("slow@example.com")[1] is False
+        lease.fence()
+    assert not lease.lost
+    assert ledger.complete(claim, "9") == claim.erid
