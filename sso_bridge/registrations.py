@@ -130,7 +130,10 @@ class Lease:
             try:
                 self._ledger.renew(self._claim)
             except ClaimLost:
-                if not self._stop.is_set():  # not merely released or completed just now
+                current = self._ledger.find(self._claim.email)
+                if current is not None and current.claim_id == self._claim.claim_id:
+                    return  # completed under this very claim: nothing left to hold
+                if not self._stop.is_set():  # released just now is no news either
                     self.lost = True
                     log.warning("registration claim taken over while its create was running")
                 return

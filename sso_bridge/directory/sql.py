@@ -204,20 +204,23 @@ class SqlUserDirectory:
         """The account that has ``email``, or one the database would match with it: any row a
         case-insensitive match of the database finds counts (a registration that could collide
         is refused); the exact, then the canonical match is preferred."""
-        if not self._mapping.email_column:
-            return self.find_by_login(email)
         wanted = email.strip()
         if not wanted:
             return None
-        name = self._mapping.email_column
-        rows = self._candidates(wanted, [name], wide=True)
+        # Without an email column, logins are the emails (and several matches are no error).
+        names = (
+            [self._mapping.email_column]
+            if self._mapping.email_column
+            else list(self._mapping.login_columns)
+        )
+        rows = self._candidates(wanted, names, wide=True)
         if not rows:
             return None
         key = canonical(wanted)
 
         def closeness(row: Mapping[str, Any]) -> tuple[bool, bool]:
-            found = str(row[name] or "").strip()
-            return (found != wanted, canonical(found) != key)
+            found = [str(row[name] or "").strip() for name in names]
+            return (wanted not in found, key not in {canonical(value) for value in found})
 
         return self._to_user(min(rows, key=closeness))
 

@@ -56,6 +56,8 @@ SESSION_INVALID = ("7", "Session not valid")
 REGISTRATION_INCOMPLETE = ("8", "Email and password are required")
 # errorCode 8 with "<Email|Login> <reason>", reasons from sso_bridge.canonical.
 REGISTRATION_REFUSED = "8"
+EMAIL_TOO_LONG = ("8", "Email is too long")
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a path; the registrations key must fit too
 PROFILE_NOT_ACTIVE = "User not active"
 
 
@@ -255,6 +257,8 @@ class RumService:
         if not email or not password:
             return self._failure(name, REGISTRATION_INCOMPLETE)
         login = (info.user_key.login_id or email).strip()
+        if len(email) > MAX_EMAIL_LENGTH:
+            return self._failure(name, EMAIL_TOO_LONG)
         for label, value in (("Email", email), ("Login", login)):
             reason = canonical.problem(value)
             if reason is not None:

@@ -295,6 +295,7 @@ def test_an_email_postgresql_matches_case_insensitively_is_already_used(
         ("\u0430lice@example.com", "Email mixes writing systems"),  # Cyrillic a, Latin rest
         ("demo@example.com\u200b", "Email contains invisible or control characters"),
         ("de\u202emo@example.com", "Email contains invisible or control characters"),
+        ("x" * 250 + "@example.com", "Email is too long"),
     ],
 )
 def test_look_alike_emails_are_refused_with_code_8_and_change_nothing(
