@@ -281,8 +281,13 @@ class RumService:
             if existing is not None:
                 try:
                     erid = self._retried_registration(key, existing, password)
-                except ClaimLost:
-                    continue  # taken over meanwhile: look again
+                except ClaimLost:  # taken over meanwhile: its new owner is adopting the account
+                    if time.monotonic() > deadline:
+                        raise DirectoryUnavailable(
+                            "a registration of this email is in progress"
+                        ) from None
+                    time.sleep(0.05)
+                    continue
                 if erid is None:
                     return self._failure(name, EMAIL_USED)
                 return self._created(name, existing, erid, site_id)
