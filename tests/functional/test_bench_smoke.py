@@ -22,11 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_benchmark_prints_every_row(tmp_path: Path) -> None:
     for tool, package in (("wrk", "wrk"), ("redis-server", "redis-server")):
         if shutil.which(tool) is None:
-            pytest.fail(
-                f"{tool} is not installed: apt-get update && apt-get install -y {package}"
-                " (scripts/test installs it where apt-get is available)",
-                pytrace=False,
-            )
+            pytest.fail(f"{tool} is not installed: apt-get update && apt-get install -y {package}"
+                        " (scripts/test installs it where apt-get is available)", pytrace=False)
     output = tmp_path / "latest.md"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--output", str(output)],

@@ -58,10 +58,8 @@ def test_concurrent_first_sign_ins_give_exactly_one_erid_per_user(
         exposition = session.get(server.url + "/metrics", timeout=10).text
 
     assert [status for _, status, _ in results] == [200] * 200
-    assert (
-        'sso_bridge_rum_requests_total{operation="LoginRequest",outcome="success"} 200.0'
-        in exposition
-    )
+    assert ('sso_bridge_rum_requests_total{operation="LoginRequest",outcome="success"} 200.0'
+            in exposition)
     with make_engine(bridge).connect() as connection:
         stored = dict(connection.execute(select(identities.c.user_key, identities.c.erid)).all())
     with make_engine(merchant).connect() as connection:

@@ -82,7 +82,7 @@ def test_serve_runs_the_bridge_with_metrics_from_every_worker(
             'sso_bridge_rum_requests_total{operation="LoginRequest",outcome="success"} 12.0'
             in metrics
         )
-        assert 'sso_bridge_token_mints_total{outcome="minted"} 1.0' in metrics, metrics
+        assert "sso_bridge_token_mints_total{outcome=\"minted\"} 1.0" in metrics, metrics
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -12,12 +12,8 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 def test_example_toml_is_a_valid_configuration() -> None:
-    raw = raw_from_environment(
-        {
-            "SSO_BRIDGE_CONFIG": str(CONFIG / "sso-bridge.example.toml"),
-            "SSO_BRIDGE_RUM_USERS": '{"dr": "x"}',
-        }
-    )
+    raw = raw_from_environment({"SSO_BRIDGE_CONFIG": str(CONFIG / "sso-bridge.example.toml"),
+                                "SSO_BRIDGE_RUM_USERS": '{"dr": "x"}'})
     settings = load_settings(raw)
     assert settings.directory.login_columns == ("email", "username")
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
@@ -27,15 +23,7 @@ def test_example_toml_is_a_valid_configuration() -> None:
 def test_gunicorn_config_matches_the_serve_defaults(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     values = runpy.run_path(str(CONFIG / "gunicorn.conf.py"))
-    for name in (
-        "worker_class",
-        "threads",
-        "timeout",
-        "graceful_timeout",
-        "keepalive",
-        "max_requests",
-        "max_requests_jitter",
-        "workers",
-    ):
+    for name in ("worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
+                 "max_requests", "max_requests_jitter", "workers"):
         assert values[name] == DEFAULTS[name], name
     assert callable(values["child_exit"]) and callable(values["on_starting"])
