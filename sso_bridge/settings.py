@@ -418,9 +418,8 @@ def _read_private_stores(reader: _Reader) -> tuple[PrivateStoreRule, ...]:
         if rule.ip_range:
             # A token request carries no shopper address to match, so such a rule could never
             # apply: refuse it rather than let it silently do nothing.
-            reader._bad(
-                where, "ipRange rules are not supported yet (use emailDomain or emailAddress)"
-            )
+            reader._bad(where, "ipRange rules are not supported yet (use emailDomain or "
+                        "emailAddress)")
         elif not (rule.email_domain or rule.email_address):
             reader._bad(where, "needs emailDomain or emailAddress")
         if not rule.search and not rule.purchase_plan_id:
