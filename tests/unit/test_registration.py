@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import DirectoryUnavailable, DirectoryUser, EmailTaken, NewUser
@@ -18,7 +19,7 @@ from sso_bridge.registrations import ClaimLost, RegistrationLedger
 from sso_bridge.rum.messages import CreateUserProfileRequest, LoginResponse, UserInfo, UserKey
 from sso_bridge.rum.operations import RumOptions, RumService
 from sso_bridge.rum.password_cipher import PlainPassword
-from sso_bridge.schema import upgrade
+from sso_bridge.schema import HEAD, upgrade
 from sso_bridge.sessions import SessionStore
 from sso_bridge.store import InMemoryStore
 
@@ -230,3 +231,29 @@ def test_the_lease_is_renewed_while_its_owner_works(tmp_path: Path) -> None:
         lease.fence()
     assert not lease.lost
     assert ledger.complete(claim, "9") == claim.erid
+
+
+def test_upgrade_from_version_1_keeps_pending_registrations_and_frees_them(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'v1.sqlite3'}")
+    with engine.begin() as connection:  # the schema as version 1 shipped it
+        for statement in (
+            "CREATE TABLE sso_bridge_schema (version INTEGER NOT NULL)",
+            "INSERT INTO sso_bridge_schema VALUES (1)",
+            """CREATE TABLE sso_bridge_identities (user_key VARCHAR(255) PRIMARY KEY,
+               erid VARCHAR(64) NOT NULL UNIQUE, created_at DATETIME NOT NULL,
+               origin VARCHAR(16) NOT NULL, shopper_provisioned_at DATETIME)""",
+            """CREATE TABLE sso_bridge_registrations (email VARCHAR(320) PRIMARY KEY,
+               erid VARCHAR(64) NOT NULL UNIQUE, user_key VARCHAR(255),
+               created_at DATETIME NOT NULL)""",
+            """INSERT INTO sso_bridge_registrations VALUES
+               ('old@example.com', 'OLD-ERID', NULL, '2026-01-01 00:00:00.000000')""",
+        ):
+            connection.execute(text(statement))
+    assert upgrade(engine) == (1, HEAD)
+    ledger = RegistrationLedger(engine=engine, identities=IdentityMap(engine=engine), lease=5)
+    old = ledger.find("old@example.com")
+    assert old is not None and (old.claim_id, old.lease_until) == ("OLD-ERID", None)
+    taken, ours = ledger.claim("old@example.com")  # nobody works on it: taken over at once
+    assert ours and taken.erid == "OLD-ERID" and taken.claim_id != "OLD-ERID"
