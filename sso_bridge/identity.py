@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, func, select
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from sso_bridge.identity_import import ImportItem, ImportReport, check_input
-from sso_bridge.schema import identities, registrations
+from sso_bridge.schema import identities
 
 __all__ = [
     "IdentityConflict",
@@ -30,7 +30,6 @@ __all__ = [
     "ImportItem",
     "ImportRefused",
     "ImportReport",
-    "Registration",
     "new_erid",
 ]
 
@@ -108,14 +107,6 @@ class ImportRefused(IdentityConflict):
             f"{len(problems)} of {len(report.items)} pair(s) refused: "
             + "; ".join(f"pair {item.position}: {item.reason}" for item in problems)
         )
-
-
-@dataclass(frozen=True)
-class Registration:
-    email: str
-    erid: str
-    user_key: str | None
-    created_at: datetime
 
 
 class IdentityMap:
@@ -277,63 +268,6 @@ class IdentityMap:
                 .values(shopper_provisioned_at=_now())
             )
 
-    # --- registrations (CreateUserProfileRequest) --------------------------------------------
-
-    def claim_registration(self, email: str) -> tuple[Registration, bool]:
-        """Claim ``email`` for a new account. Returns (registration, claimed_by_us)."""
-        values = {"email": email, "erid": new_erid(), "user_key": None, "created_at": _now()}
-        with self._engine.begin() as connection:
-            inserted = connection.execute(
-                _insert_ignoring_conflict(self._engine, registrations, values, "email")
-            ).rowcount
-            row = connection.execute(
-                select(registrations).where(registrations.c.email == email)
-            ).one()
-        registration = Registration(
-            email=row.email, erid=row.erid, user_key=row.user_key, created_at=_aware(row.created_at)
-        )
-        return registration, bool(inserted) and registration.erid == values["erid"]
-
-    def find_registration(self, email: str) -> Registration | None:
-        with self._engine.connect() as connection:
-            row = connection.execute(
-                select(registrations).where(registrations.c.email == email)
-            ).first()
-        if row is None:
-            return None
-        return Registration(
-            email=row.email, erid=row.erid, user_key=row.user_key, created_at=_aware(row.created_at)
-        )
-
-    def complete_registration(self, registration: Registration, user_key: str) -> str:
-        """Bind the claimed ERID to the newly created user (same transaction as the identity)."""
-        erid = self.erid_for(user_key, origin="registration", erid=registration.erid)
-        with self._engine.begin() as connection:
-            connection.execute(
-                registrations.update()
-                .where(registrations.c.email == registration.email)
-                .values(user_key=user_key)
-            )
-        return erid
-
-    def release_registration(self, registration: Registration) -> None:
-        """Undo a claim whose account creation failed, so nothing is left behind."""
-        with self._engine.begin() as connection:
-            connection.execute(
-                registrations.delete().where(
-                    registrations.c.email == registration.email,
-                    registrations.c.user_key.is_(None),
-                )
-            )
-
-    def is_recent(self, registration: Registration, window: timedelta) -> bool:
-        return _now() - registration.created_at <= window
-
     def ping(self) -> None:
         with self._engine.connect() as connection:
             connection.execute(select(1))
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    inspect,
     select,
     text,
 )
@@ -41,8 +42,10 @@ identities = Table(
     Column("shopper_provisioned_at", DateTime(timezone=True), nullable=True),
 )
 
-# Registrations through CreateUserProfileRequest, keyed by normalised email: serialises concurrent
-# creates of one email and lets a retried create get the same ERID back.
+# Registrations through CreateUserProfileRequest, keyed by the email's canonical form: serialises
+# concurrent creates of one email and lets a retried create get the same ERID back. claim_id is
+# the current owner's fencing token (new on every takeover), lease_until how long its owner holds
+# it (sso_bridge/registrations.py).
 registrations = Table(
     "sso_bridge_registrations",
     metadata,
@@ -50,6 +53,8 @@ registrations = Table(
     Column("erid", String(64), nullable=False, unique=True),
     Column("user_key", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("claim_id", String(36), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
 )
 
 _IMMUTABLE_SQLITE = [
@@ -99,7 +104,31 @@ def _step_identities_binary(connection: Connection) -> None:
     make_identities_binary(connection)
 
 
-STEPS: list[Callable[[Connection], None]] = [_step_1, _step_identities_binary]
+def _step_registration_claims(connection: Connection) -> None:
+    """Registrations get a claim id and a lease, so a claim is taken over or released only by
+    compare-and-set on its own identity. Rows from before keep their ERID as claim id and no
+    lease (taken over at once: nobody is working on them)."""
+    # _step_1 creates the table from the current definition, so on a new database the columns
+    # are already there.
+    present = {c["name"] for c in inspect(connection).get_columns(registrations.name)}
+    for added in (registrations.c.claim_id, registrations.c.lease_until):
+        if added.name not in present:
+            kind = added.type.compile(dialect=connection.dialect)
+            connection.execute(
+                text(f"ALTER TABLE {registrations.name} ADD COLUMN {added.name} {kind}")
+            )
+    connection.execute(
+        registrations.update()
+        .where(registrations.c.claim_id.is_(None))
+        .values(claim_id=registrations.c.erid)
+    )
+
+
+STEPS: list[Callable[[Connection], None]] = [
+    _step_1,
+    _step_identities_binary,
+    _step_registration_claims,
+]
 HEAD = len(STEPS)
 
 

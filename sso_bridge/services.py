@@ -22,6 +22,7 @@ from sso_bridge.dr.provisioning import ShopperProvisioner
 from sso_bridge.dr.rate_limit import SharedRateLimiter
 from sso_bridge.dr.sealing import Sealer, derive_key, parse_token_key
 from sso_bridge.identity import IdentityMap
+from sso_bridge.registrations import RegistrationLedger
 from sso_bridge.rum.auth import CallerCheck
 from sso_bridge.rum.operations import PasswordDecoder, RumOptions, RumService
 from sso_bridge.rum.password_cipher import decrypter
@@ -177,6 +178,9 @@ def build_services(settings: Settings) -> Services:
     rum = RumService(
         directory=directory,
         identities=identities,
+        registrations=RegistrationLedger(
+            engine=identities.engine, identities=identities, lease=settings.registration_lease
+        ),
         sessions=sessions,
         throttle=build_throttle(settings, store),
         password_decoder=_password_decoder(settings.rum_password_encryption),
@@ -185,6 +189,7 @@ def build_services(settings: Settings) -> Services:
             session_attribute=settings.session_attribute,
             shopper_ip_attribute=settings.shopper_ip_attribute,
             registration_retry_window=timedelta(seconds=settings.registration_retry_window),
+            registration_wait=1.5 * settings.registration_lease,
         ),
     )
     callers = CallerCheck(

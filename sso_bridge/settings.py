@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     session_ttl: Int = Field(default=3600, ge=1)
     session_attribute: Text = "sessionToken"
     registration_retry_window: Int = Field(default=600, ge=0)
+    # Seconds a registration claim lasts without renewal (a dead owner's is taken over after it).
+    registration_lease: Float = Field(default=4.0, ge=0.2)
     max_body_bytes: Int = Field(default=65536, ge=1024)
     token_encryption_keys: StringList = secret(())
     token_safety_margin: Int = Field(default=60, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,9 +65,15 @@ class UserDirectory(Protocol):
 
     def find_by_email(self, email: str) -> DirectoryUser | None: ...
 
-    def create_user(self, new_user: NewUser) -> DirectoryUser:
+    def create_user(
+        self, new_user: NewUser, *, before_commit: Callable[[], None] | None = None
+    ) -> DirectoryUser:
         """Create the account (password hashed in the configured scheme); EmailTaken if the
-        email is in use."""
+        email (or login) could collide with an account's, compared in canonical form.
+
+        ``before_commit`` runs as late as the backend allows before the account becomes
+        durable (the SQL backend: inside the insert transaction, before COMMIT); whatever it
+        raises aborts the create. Registrations renew their claim's lease there."""
 
     def verify_password(self, user: DirectoryUser, password: str) -> bool:
         """True iff ``password`` is the user's. A user without a usable hash costs a dummy

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -283,7 +283,13 @@ class HttpUserDirectory:
             # The contract has no 409 here; an API that sends one cannot say which account.
             raise self._unexpected("GET", "/users?email=", 409) from None
 
-    def create_user(self, new_user: NewUser) -> DirectoryUser:
+    def create_user(
+        self, new_user: NewUser, *, before_commit: Callable[[], None] | None = None
+    ) -> DirectoryUser:
+        if before_commit is not None:
+            # The API commits on its side: the last moment the bridge controls is before it
+            # posts (sso_bridge/registrations.py says what that means for the lease).
+            before_commit()
         body = {
             "login": new_user.login or new_user.email,
             "email": new_user.email,

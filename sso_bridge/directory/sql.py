@@ -11,7 +11,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,16 +19,19 @@ from sqlalchemy import (
     ColumnClause,
     Engine,
     Integer,
+    String,
     TableClause,
     column,
     func,
     inspect,
+    literal,
     or_,
     select,
     table,
 )
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
+from sso_bridge.canonical import canonical
 from sso_bridge.directory.base import (
     AmbiguousLogin,
     DirectoryUnavailable,
@@ -142,24 +145,51 @@ class SqlUserDirectory:
         except (OperationalError, InterfaceError) as exc:
             raise DirectoryUnavailable(type(exc).__name__) from exc
 
+    def _candidates(
+        self, value: str, names: Sequence[str], *, wide: bool, limit: int = 10
+    ) -> list[Mapping[str, Any]]:
+        """Rows whose ``names`` columns may equal ``value`` case-insensitively, to be compared
+        in canonical form in Python (the database's lower() and Python's disagree, e.g. on
+        "İ"). Narrow, for sign-in (the hot path): ``lower(col)`` against the database's own
+        lower() of the value and against its canonical form, one expression that an index on
+        lower(col) serves. Wide, for registration: also upper() (Django's iexact) and plain
+        equality, which MySQL decides in the column's case- and accent-insensitive collation."""
+        if not names:
+            return []
+        raw = literal(value, String())
+        tests: list[Any] = []
+        for name in names:
+            column_ = self._columns[name]
+            tests += [
+                func.lower(column_) == func.lower(raw),
+                func.lower(column_) == canonical(value),
+            ]
+            if wide:
+                tests += [func.upper(column_) == func.upper(raw), column_ == raw]
+        return self._rows(or_(*tests), limit=limit)
+
     def find_by_login(self, login: str) -> DirectoryUser | None:
-        wanted = login.strip().lower()
+        wanted = login.strip()
         if not wanted:
             return None
-        columns = [self._columns[name] for name in self._mapping.login_columns]
-        rows = self._rows(or_(*(func.lower(c) == wanted for c in columns)), limit=10)
-        # The first login column that matches decides; two accounts matching in the same column
-        # (duplicates that differ only by case) is ambiguous and refused.
+        key = canonical(wanted)
+        rows = self._candidates(wanted, self._mapping.login_columns, wide=False)
+        # The first login column that matches decides. Several accounts matching in one column
+        # (duplicates that differ by case or look-alike characters): the one whose login is
+        # exactly what was typed signs in; without one, it is refused, never guessed.
         for name in self._mapping.login_columns:
             matches = {
                 str(row[self._mapping.key_column]): row
                 for row in rows
-                if row[name] is not None and str(row[name]).lower() == wanted
+                if row[name] is not None and canonical(str(row[name])) == key
             }
             if len(matches) > 1:
-                raise AmbiguousLogin(f"{len(matches)} accounts match in column {name}")
+                exact = [row for row in matches.values() if str(row[name]).strip() == wanted]
+                if len(exact) != 1:
+                    raise AmbiguousLogin(f"{len(matches)} accounts match in column {name}")
+                return self._to_user(exact[0], login=wanted)
             if matches:
-                return self._to_user(next(iter(matches.values())), login=login.strip())
+                return self._to_user(next(iter(matches.values())), login=wanted)
         return None
 
     def find_by_key(self, key: str) -> DirectoryUser | None:
@@ -171,12 +201,28 @@ class SqlUserDirectory:
         return self._to_user(rows[0]) if rows else None
 
     def find_by_email(self, email: str) -> DirectoryUser | None:
-        if not self._mapping.email_column:
-            return self.find_by_login(email)
-        rows = self._rows(
-            func.lower(self._columns[self._mapping.email_column]) == email.strip().lower(), limit=1
+        """The account that has ``email``, or one the database would match with it: any row a
+        case-insensitive match of the database finds counts (a registration that could collide
+        is refused); the exact, then the canonical match is preferred."""
+        wanted = email.strip()
+        if not wanted:
+            return None
+        # Without an email column, logins are the emails (and several matches are no error).
+        names = (
+            [self._mapping.email_column]
+            if self._mapping.email_column
+            else list(self._mapping.login_columns)
         )
-        return self._to_user(rows[0]) if rows else None
+        rows = self._candidates(wanted, names, wide=True)
+        if not rows:
+            return None
+        key = canonical(wanted)
+
+        def closeness(row: Mapping[str, Any]) -> tuple[bool, bool]:
+            found = [str(row[name] or "").strip() for name in names]
+            return (wanted not in found, key not in {canonical(value) for value in found})
+
+        return self._to_user(min(rows, key=closeness))
 
     def _key_param(self, key: str) -> int | str | None:
         """Keys travel as strings; an integer key column must be compared with an integer
@@ -281,9 +327,14 @@ class SqlUserDirectory:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def create_user(self, new_user: NewUser) -> DirectoryUser:
-        if self.find_by_email(new_user.email) is not None or (
-            new_user.login and self.find_by_login(new_user.login) is not None
+    def create_user(
+        self, new_user: NewUser, *, before_commit: Callable[[], None] | None = None
+    ) -> DirectoryUser:
+        email_columns = [self._mapping.email_column] if self._mapping.email_column else []
+        if self._candidates(new_user.email, email_columns, wide=True, limit=1) or (
+            self._candidates(
+                new_user.login or new_user.email, self._mapping.login_columns, wide=True, limit=1
+            )
         ):
             raise EmailTaken()
         m = self._mapping
@@ -320,6 +371,8 @@ class SqlUserDirectory:
                     )
                 else:
                     key = str(connection.execute(statement).lastrowid)
+                if before_commit is not None:
+                    before_commit()  # e.g. the registration lease: the row commits only after it
         except IntegrityError as exc:
             raise EmailTaken() from exc
         except (OperationalError, InterfaceError) as exc:

@@ -5,19 +5,21 @@ Error codes in ``errorCode`` (DR documents only 5; the rest are ours, listed in 
      "Email already used" on registration
   6  account not active (only once the password was proven correct)
   7  session not valid (unknown, expired or revoked token)
-  8  registration incomplete (no email or no password)
+  8  registration refused as given: no email or no password, or an email or login with
+     invisible or control characters, not in NFKC form, or mixing writing systems
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from sso_bridge import metrics
+from sso_bridge import canonical, metrics
 from sso_bridge.directory.base import (
     AmbiguousLogin,
     DirectoryUnavailable,
@@ -27,7 +29,8 @@ from sso_bridge.directory.base import (
     UserDirectory,
 )
 from sso_bridge.directory.gate import VerificationBusy
-from sso_bridge.identity import IdentityMap, Registration
+from sso_bridge.identity import IdentityMap
+from sso_bridge.registrations import Claim, ClaimLost, RegistrationLedger
 from sso_bridge.rum.messages import (
     CreateUserProfileRequest,
     GetUserProfileRequest,
@@ -53,6 +56,10 @@ EMAIL_USED = ("5", "Email already used")
 NOT_ACTIVE = ("6", "User not active")
 SESSION_INVALID = ("7", "Session not valid")
 REGISTRATION_INCOMPLETE = ("8", "Email and password are required")
+# errorCode 8 with "<Email|Login> <reason>", reasons from sso_bridge.canonical.
+REGISTRATION_REFUSED = "8"
+EMAIL_TOO_LONG = ("8", "Email is too long")
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a path; the registrations key must fit too
 PROFILE_NOT_ACTIVE = "User not active"
 
 
@@ -69,8 +76,9 @@ class RumOptions:
     site_id: str | None = None
     session_attribute: str = "sessionToken"
     registration_retry_window: timedelta = timedelta(minutes=10)
-    # How long a create waits for a concurrent create of the same email to finish.
-    registration_wait: float = 5.0
+    # How long a create waits for a concurrent create of the same email to finish; longer than
+    # the registration lease, so a dead owner's claim is taken over within one request.
+    registration_wait: float = 6.0
     shopper_ip_attribute: str | None = None
 
 
@@ -80,6 +88,7 @@ class RumService:
         *,
         directory: UserDirectory,
         identities: IdentityMap,
+        registrations: RegistrationLedger,
         sessions: SessionStore,
         password_decoder: PasswordDecoder,
         options: RumOptions,
@@ -91,6 +100,7 @@ class RumService:
         self._floor = floor or FailureFloor()
         self._directory = directory
         self._identities = identities
+        self._registrations = registrations
         self._sessions = sessions
         self._decoder = password_decoder
         self._options = options
@@ -329,28 +339,12 @@ class RumService:
         if not email or not password:
             return self._failure(name, REGISTRATION_INCOMPLETE)
         login = (info.user_key.login_id or email).strip()
-        normalised = email.lower()
-        deadline = time.monotonic() + self._options.registration_wait
-        while True:
-            existing = self._directory.find_by_email(email)
-            if existing is not None:
-                erid = self._retried_registration(normalised, existing, password)
-                if erid is None:
-                    return self._failure(name, EMAIL_USED)
-                return self._created(name, existing, erid, info.user_key.site_id)
-            registration, ours = self._identities.claim_registration(normalised)
-            if ours:
-                break
-            # Another request is creating this email right now, or one died half-way: wait for
-            # it to finish; a claim older than the wait never completed and is taken over.
-            stale = not self._identities.is_recent(
-                registration, timedelta(seconds=self._options.registration_wait)
-            )
-            if stale or time.monotonic() > deadline:
-                self._identities.release_registration(registration)
-                deadline = time.monotonic() + self._options.registration_wait
-                continue
-            time.sleep(0.05)
+        if len(email) > MAX_EMAIL_LENGTH:
+            return self._failure(name, EMAIL_TOO_LONG)
+        for label, value in (("Email", email), ("Login", login)):
+            reason = canonical.problem(value)
+            if reason is not None:
+                return self._failure(name, (REGISTRATION_REFUSED, f"{label} {reason}"))
         new_user = NewUser(
             login=login,
             email=email,
@@ -360,39 +354,107 @@ class RumService:
             phone=info.home_phone,
             locale=info.locale,
         )
-        try:
-            user = self._directory.create_user(new_user)
-        except EmailTaken:
-            self._identities.release_registration(registration)
-            return self._failure(name, EMAIL_USED)
-        except DirectoryUnavailable:
-            # The outcome is unknown (a timeout may come after the account was made): keep the
-            # claim, so DR's retry finds the account and completes it with the same ERID, or,
-            # if nothing was made, takes the stale claim over.
-            raise
-        except BaseException:
-            self._identities.release_registration(registration)
-            raise
-        erid = self._identities.complete_registration(registration, user.key)
+        site_id = info.user_key.site_id
+        key = canonical.canonical(email)
+        deadline = time.monotonic() + self._options.registration_wait
+        pause = 0.05
+        while True:
+            existing = self._directory.find_by_email(email)
+            if existing is not None:
+                try:
+                    erid = self._retried_registration(key, existing, password)
+                except ClaimLost:  # taken over meanwhile: its new owner is adopting the account
+                    if time.monotonic() > deadline:
+                        raise DirectoryUnavailable(
+                            "a registration of this email is in progress"
+                        ) from None
+                    time.sleep(0.05)
+                    continue
+                if erid is None:
+                    return self._failure(name, EMAIL_USED)
+                return self._created(name, existing, erid, site_id)
+            claim, ours = self._registrations.claim(key)
+            if ours:
+                return self._register(name, claim, new_user, site_id)
+            if claim.user_key is not None:
+                # Complete, yet no account has this email any more (deleted or changed on the
+                # merchant's side): still taken while the account exists, else free again.
+                if self._directory.find_by_key(claim.user_key) is not None:
+                    return self._failure(name, EMAIL_USED)
+                self._registrations.drop_completed(claim)
+                continue
+            # Another request is creating this email right now and renews its lease while it
+            # works; a dead one's lease runs out and `claim` takes it over. Never delete it.
+            if time.monotonic() > deadline:
+                raise DirectoryUnavailable("a registration of this email is in progress")
+            # Backing off (with jitter) keeps a crowd of DR retries from loading both databases
+            # while the owner works; a quarter of the lease bounds how late a takeover comes.
+            time.sleep(pause * random.uniform(0.5, 1.0))
+            pause = min(pause * 1.5, self._registrations.lease / 4, 0.5)
+
+    def _register(
+        self, name: str, claim: Claim, new_user: NewUser, site_id: str | None
+    ) -> LoginResponse:
+        """Create the account under ``claim``, holding its lease (sso_bridge/registrations.py)."""
+        with self._registrations.holding(claim) as lease:
+            # A previous owner of this claim may have made the account before it died: adopt it
+            # with the claim's ERID rather than make a second one.
+            existing = self._directory.find_by_email(new_user.email)
+            if existing is not None:
+                erid = self._registrations.complete(claim, existing.key)
+                if not self._directory.verify_password(existing, new_user.password):
+                    return self._failure(name, EMAIL_USED)
+                audit.info(
+                    "user registered",
+                    extra={"event": "registration", "user_key": existing.key, "erid": erid},
+                )
+                return self._created(name, existing, erid, site_id)
+            try:
+                user = self._directory.create_user(new_user, before_commit=lease.fence)
+            except EmailTaken:
+                self._registrations.release(claim)
+                return self._failure(name, EMAIL_USED)
+            except ClaimLost:
+                # The lease could not be renewed in time and another request took the claim
+                # over; the insert was rolled back. DR's retry finds that request's account.
+                raise DirectoryUnavailable("registration claim lost") from None
+            except DirectoryUnavailable:
+                # The outcome is unknown (a timeout may come after the account was made): keep
+                # the claim and let its lease run out, so the next owner looks for the account
+                # and adopts it with the same ERID, or creates it if nothing was made.
+                raise
+            except BaseException:
+                self._registrations.release(claim)
+                raise
+            try:
+                erid = self._registrations.complete(claim, user.key)
+            except ClaimLost:
+                log.error("registration claim lost after the account was committed")
+                raise DirectoryUnavailable("registration claim lost") from None
         audit.info(
             "user registered", extra={"event": "registration", "user_key": user.key, "erid": erid}
         )
-        return self._created(name, user, erid, info.user_key.site_id)
+        return self._created(name, user, erid, site_id)
 
     def _retried_registration(
         self, email: str, existing: DirectoryUser, password: str
     ) -> str | None:
-        """The ERID to answer for a create DR retried, or None when the email is simply taken."""
-        registration: Registration | None = self._identities.find_registration(email)
+        """The ERID to answer for a create DR retried, or None when the email is simply taken.
+
+        Also completes a registration whose owner made the account and died before recording
+        it (ClaimLost if that claim changed hands meanwhile)."""
+        registration = self._registrations.find(email)
         if registration is None or registration.user_key not in (None, existing.key):
             return None
-        if not self._identities.is_recent(registration, self._options.registration_retry_window):
+        if not registration.is_recent(self._options.registration_retry_window):
             return None
         if not self._directory.verify_password(existing, password):
             return None
         if registration.user_key is None:
-            return self._identities.complete_registration(registration, existing.key)
-        return self._identities.erid_for(existing.key)
+            return self._registrations.complete(registration, existing.key)
+        return self._identities.erid_for(
+            existing.key, origin="registration", erid=registration.erid
+        )
 
     def _created(
         self, name: str, user: DirectoryUser, erid: str, site_id: str | None

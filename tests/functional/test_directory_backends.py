@@ -264,8 +264,63 @@ def test_sql_directory_contract(backend: Backend) -> None:
     with pytest.raises(AmbiguousLogin):
         loose.find_by_login("Dup@Example.com")
     with pytest.raises(AmbiguousLogin):
-        loose.authenticate("dup@example.com", "d1")
+        loose.authenticate("Dup@example.com", "d1")
+    # Unless one of them is exactly the login typed: that one signs in, the other does not.
+    exact = loose.authenticate(" dup@example.com ", "d1")
+    assert exact is not None and exact.email == "dup@example.com"
+    assert loose.authenticate("DUP@example.com", "d1") is None
+    upper = loose.authenticate("DUP@example.com", "d2")
+    assert upper is not None and upper.email == "DUP@example.com"
     # The other column still tells them apart.
     dup1 = loose.authenticate("DUP1", "d1")
     assert dup1 is not None and dup1.email == "dup@example.com"
     assert loose.authenticate("dup2", "d1") is None
+
+
+def test_emails_and_logins_compare_in_one_canonical_form(backend: Backend) -> None:
+    # Python's lower("İ") is "i" + U+0307, PostgreSQL's "i", MySQL's collation ignores case and
+    # accents: whichever the database, an email it could match is the same account.
+    keys = _seed(
+        backend.engine,
+        backend.loose,
+        [{"email": "alice@example.com", "username": "alice", "password": "x", "active": True}],
+    )
+    directory = _directory(backend, backend.loose)
+    for email in ("ALİCE@example.com", "Alİce@EXAMPLE.com", "ALICE@example.com"):
+        found = directory.find_by_email(email)
+        assert found is not None and found.key == keys["alice@example.com"], email
+        by_login = directory.find_by_login(email)
+        assert by_login is not None and by_login.key == found.key, email
+    count = _count(backend.engine, backend.loose)
+    for email in ("ALİCE@example.com", "alice@EXAMPLE.COM"):
+        with pytest.raises(EmailTaken):
+            directory.create_user(NewUser(login=email, email=email, password="x-pw-1"))
+    with pytest.raises(EmailTaken):  # a login another account has, in another case
+        directory.create_user(NewUser(login="ALİCE", email="new@example.com", password="x-pw-1"))
+    assert _count(backend.engine, backend.loose) == count
+
+
+def test_create_runs_its_before_commit_inside_the_transaction(backend: Backend) -> None:
+    directory = _directory(backend, backend.loose)
+    count = _count(backend.engine, backend.loose)
+
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Refused()
+
+    with pytest.raises(Refused):  # e.g. a registration lease lost: the insert rolls back
+        directory.create_user(
+            NewUser(login="late@example.com", email="late@example.com", password="x-pw-1"),
+            before_commit=refuse,
+        )
+    assert _count(backend.engine, backend.loose) == count
+    seen: list[int] = []
+    created = directory.create_user(
+        NewUser(login="ok@example.com", email="ok@example.com", password="x-pw-1"),
+        before_commit=lambda: seen.append(_count(backend.engine, backend.loose)),
+    )
+    assert seen == [count]  # ran before COMMIT: nobody else saw the row yet
+    assert directory.find_by_key(created.key) is not None
+    assert _count(backend.engine, backend.loose) == count + 1

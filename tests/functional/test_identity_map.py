@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sso_bridge.db import make_engine
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.identity import IdentityConflict, IdentityMap, ImportRefused, ImportReport
-from sso_bridge.schema import identities, registrations, upgrade
+from sso_bridge.schema import identities, upgrade
 from sso_bridge.settings import DirectorySettings
 from tests.functional.conftest import BACKENDS, fresh_bridge_url
 from tests.helpers import seed_users
@@ -369,40 +369,3 @@ def test_import_dry_run_reports_and_writes_nothing(
 
     real = identities_map.import_pairs([("02", e2)], canonical_key=canonical)
     assert real.written and _rows(engine) == {**before, "2": e2}
-
-
-# --- registrations (moving to their own module) -------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def bridge_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = fresh_bridge_url(request.param, request, tmp_path)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
-
-
-def test_concurrent_claims_of_one_email_have_one_winner(bridge_url: str) -> None:
-    email = "new.shopper@example.com"
-
-    def claim(_index: int) -> tuple[str, bool]:
-        engine = make_engine(bridge_url)
-        try:
-            registration, claimed = IdentityMap(engine=engine).claim_registration(email)
-            return registration.erid, claimed
-        finally:
-            engine.dispose()
-
-    results = _together(8, claim)
-    assert sum(claimed for _, claimed in results) == 1
-    assert len({erid for erid, _ in results}) == 1
-    engine = make_engine(bridge_url)
-    with engine.connect() as connection:
-        rows = connection.execute(select(registrations.c.email, registrations.c.erid)).all()
-        assert connection.execute(select(func.count()).select_from(identities)).scalar() == 0
-    engine.dispose()
-    assert rows == [(email, results[0][0])]
-    # A later claim finds the same registration and does not win it.
-    again, claimed = IdentityMap(engine=make_engine(bridge_url)).claim_registration(email)
-    assert (again.erid, claimed) == (results[0][0], False)

@@ -264,3 +264,45 @@ def test_http_errors_use_dr_error_format(
             ]
         }
     }
+
+
+def _merchant_emails(config: dict[str, Any]) -> list[str]:
+    with make_engine(config["DIRECTORY"]["URL"]).connect() as connection:
+        return list(connection.execute(text("select email from users order by id")).scalars())
+
+
+def test_an_email_postgresql_matches_case_insensitively_is_already_used(
+    client: FlaskClient, real_config: dict[str, Any]
+) -> None:
+    # Python's lower() of "İ" is "i" + U+0307, PostgreSQL's is "i": the bridge must not judge
+    # "ALİCE" new while the merchant's own site finds two accounts for it.
+    created = rum(client, create_request("alice@example.com", "alice-pw-1"))
+    assert leaf(created, "successful") == "true"
+    before = _merchant_emails(real_config)
+    for email in ("ALİCE@example.com", "ALICE@EXAMPLE.COM", "Alİce@Example.com"):
+        answer = rum(client, create_request(email, "another-pw-1"))
+        assert (leaf(answer, "successful"), leaf(answer, "errorMessage")) == (
+            "false",
+            "Email already used",
+        ), email
+    assert _merchant_emails(real_config) == before
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ("\uff42ob@example.com", "Email is not in Unicode normal form NFKC"),  # fullwidth b
+        ("\u0430lice@example.com", "Email mixes writing systems"),  # Cyrillic a, Latin rest
+        ("demo@example.com\u200b", "Email contains invisible or control characters"),
+        ("de\u202emo@example.com", "Email contains invisible or control characters"),
+        ("x" * 250 + "@example.com", "Email is too long"),
+    ],
+)
+def test_look_alike_emails_are_refused_with_code_8_and_change_nothing(
+    client: FlaskClient, real_config: dict[str, Any], email: str, message: str
+) -> None:
+    before = _state(real_config)
+    answer = rum(client, create_request(email, "look-alike-pw-1"))
+    outcome = (leaf(answer, "successful"), leaf(answer, "errorCode"), leaf(answer, "errorMessage"))
+    assert outcome == ("false", "8", message)
+    assert _state(real_config) == before
