@@ -26,5 +26,8 @@ max_requests_jitter = 1000
 # the bridge's own setting (SSO_BRIDGE_FORWARDED_ALLOW_IPS), which the RUM allowlist uses too.
 forwarded_allow_ips = ",".join(forwarded_allow_ips_setting())
 accesslog = None
+# No runtime control socket: by default every instance on a host would share
+# $HOME/.gunicorn/gunicorn.ctl, and a read-only container cannot create it.
+control_socket_disable = True
 
 __all__ = ["child_exit", "on_starting"]

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "max_requests": 10000,
     "max_requests_jitter": 1000,
     "accesslog": None,
+    "control_socket_disable": True,  # see config/gunicorn.conf.py
     "on_starting": on_starting,
     "child_exit": child_exit,
 }

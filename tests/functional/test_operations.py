@@ -146,3 +146,40 @@ def test_demo_refuses_a_busy_port_before_its_banner(tmp_path: Path) -> None:
     ours = [line for line in started.stderr.splitlines() if line.startswith("sso-bridge: ")]
     assert len(ours) == 1
     assert str(port) in ours[0] and "--bind" in ours[0]
+
+
+def test_no_gunicorn_control_socket_from_serve_or_the_config_file(
+    sqlite_config: dict[str, Any], tmp_path: Path
+) -> None:
+    # gunicorn 26 would create $HOME/.gunicorn/gunicorn.ctl (or under XDG_RUNTIME_DIR): shared
+    # by every instance on a host, and impossible in a read-only container.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _environment(sqlite_config, HOME=str(home))
+    env.pop("XDG_RUNTIME_DIR", None)
+    port = free_port()
+    served = _serve(env, port)
+    created = list(home.rglob("*"))  # while it runs: gunicorn removes its socket at exit
+    _stop(served)
+    assert not created, created
+    config_file = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "config" / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{(port := free_port())}",
+            "sso_bridge:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until_up(f"http://127.0.0.1:{port}/healthz", config_file)  # type: ignore[arg-type]
+    created = list(home.rglob("*"))
+    _stop(config_file)
+    assert not created, created
