@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,9 +36,22 @@ class BenchError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOCALHOST, 0))
-        return int(sock.getsockname()[1])
+    """A free TCP port for a server of ours, below Linux's ephemeral range (32768-60999).
+
+    A port the kernel hands out for ``bind(0)`` lies in the range it also gives outgoing
+    connections their source ports from: between this check and the server's own bind, any
+    client socket (the test suite opens thousands) may take it. Below that range, only another
+    server choosing at random can, and it checks with a bind as this does.
+    """
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOCALHOST, port))
+            except OSError:
+                continue
+            return port
+    raise BenchError("no free port between 20000 and 32000")
 
 
 class Managed:

@@ -15,15 +15,15 @@ from typing import Any
 
 import requests
 
+from bench.processes import free_port as bench_free_port
 from tests.helpers import leaked_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port outside the ephemeral range (see bench.processes.free_port: one home)."""
+    return bench_free_port()
 
 
 def config_environment(config: Mapping[str, Any], prefix: str = "SSO_BRIDGE_") -> dict[str, str]:

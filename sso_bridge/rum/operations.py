@@ -291,15 +291,16 @@ class RumService:
                 attempt.succeeded()
         return user
 
-    def _throttle_registration(self, request: CreateUserProfileRequest) -> None:
-        """Every registration attempt counts against its email and the shopper's IP (a real
-        shopper registers once; a prober of "Email already used" many times)."""
+    def _registration_attempt(self, request: CreateUserProfileRequest) -> Attempt | None:
+        """Registrations are throttled per email on their "Email already used" answers (a prober
+        of which emails exist gets many; DR retrying a shopper's registration gets the same ERID
+        back and counts nothing there), and per shopper IP on every registration."""
         throttle = self._throttle
         info = request.user_info
         email = (info.email or info.user_key.login_id or "").strip()
-        if throttle is not None and email:
-            subjects = throttle.registration_subjects(email, self._shopper_ip(request))
-            _admit(throttle, subjects).failed(globally=False)
+        if throttle is None or not email:
+            return None
+        return _admit(throttle, throttle.registration_subjects(email, self._shopper_ip(request)))
 
     # --- 3. ValidateSessionRequest ----------------------------------------------------------
 
@@ -329,7 +330,21 @@ class RumService:
     # --- 4. CreateUserProfileRequest --------------------------------------------------------
 
     def create_user(self, request: CreateUserProfileRequest) -> LoginResponse:
-        self._throttle_registration(request)
+        attempt = self._registration_attempt(request)
+        if attempt is None:
+            return self._create_user(request)
+        try:
+            answer = self._create_user(request)
+        except BaseException:
+            attempt.cancel()  # no verdict (a dependency failed): count nothing
+            raise
+        if answer.error_message == EMAIL_USED[1]:
+            attempt.failed(globally=False)
+        else:
+            attempt.counted_in({"registration_ip"})
+        return answer
+
+    def _create_user(self, request: CreateUserProfileRequest) -> LoginResponse:
         name = response_name(request.element_name)
         info = request.user_info
         email = (info.email or "").strip()

@@ -8,10 +8,12 @@ What is counted (NIST 800-63B counts failed attempts, so successes never use up 
   the growing windows are the back-off. A success clears the account's windows.
 - Sign-in per shopper IP, only when DR passes it in a configured extended attribute (DR's own
   address is every shopper's, so it is never used): 30 failures a minute, 300 an hour.
-- Registration (CreateUserProfileRequest) per email and per shopper IP, counting "Email already
-  used" answers; profile lookups by login (GetUserProfileRequest) per login and per shopper IP,
-  counting misses. These answer 503 + Retry-After once throttled (an answer that does not depend
-  on whether the email or login exists).
+- Registration (CreateUserProfileRequest) per email, counting "Email already used" answers (DR
+  retrying a shopper's registration gets its ERID back and counts nothing), and per shopper IP,
+  counting every registration (accounts made included: a shopper registers once); profile
+  lookups by login (GetUserProfileRequest) per login and per shopper IP, counting misses. These
+  answer 503 + Retry-After once throttled (an answer that does not depend on whether the email
+  or login exists).
 - A deployment-wide count of failures a minute. Passing it refuses nobody: it only stops the
   attempts that cannot succeed anyway (unknown or ambiguous logins, throttled attempts) from
   spending CPU on a dummy verification; they still wait for the failure time floor.
@@ -47,7 +49,7 @@ import logging
 import secrets
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -159,6 +161,13 @@ class Attempt:
             self.throttle.settle(counters, subject, failed=True)
         if self.held and globally:
             self.throttle.record_global_failure()
+        self.held = []
+
+    def counted_in(self, scopes: Collection[str]) -> None:
+        """Count the attempt in the scopes named, as nothing in the others (a registration that
+        made an account counts per shopper IP, never against its email)."""
+        for subject, counters in self.held:
+            self.throttle.settle(counters, subject, failed=subject.scope in scopes)
         self.held = []
 
     def cancel(self) -> None:

@@ -18,6 +18,7 @@ from sso_bridge.db import make_engine
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.identity import IdentityMap
+from sso_bridge.registrations import RegistrationLedger
 from sso_bridge.rum.messages import LoginRequest, LoginResponse, UserKey
 from sso_bridge.rum.operations import RumOptions, RumService
 from sso_bridge.rum.password_cipher import decrypter
@@ -81,9 +82,11 @@ def service(tmp_path: Path) -> tuple[RumService, RecordingHasher, RecordingFloor
     )
     hasher = RecordingHasher()
     floor = RecordingFloor()
+    identities = IdentityMap(engine=bridge)
     rum = RumService(
         directory=SqlUserDirectory(engine=merchant, mapping=settings.directory, hasher=hasher),
-        identities=IdentityMap(engine=bridge),
+        identities=identities,
+        registrations=RegistrationLedger(engine=bridge, identities=identities, lease=5),
         sessions=SessionStore(store=InMemoryStore(), ttl=60),
         password_decoder=decrypter(None),
         options=RumOptions(),
@@ -109,7 +112,7 @@ def sign_in(rum: RumService, login: str, password: str | None) -> LoginResponse:
         ("cheap@example.com", "wrong-pw"),  # cheap hash, wrong password
         ("social@example.com", "whatever-1"),  # unusable hash (even its "own" password)
         ("garbled@example.com", "not-a-hash-at-all"),  # unrecognised hash
-        ("twin@example.com", "twin-pw-2"),  # ambiguous login
+        ("TWIN@example.com", "twin-pw-2"),  # ambiguous: two rows match, neither exactly
         ("asleep@example.com", "wrong-pw"),  # inactive, wrong password
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -157,6 +158,17 @@ def test_registration_probes_of_a_taken_email_are_throttled(client: FlaskClient)
     assert all(b"Email already used" in answer.data for answer in answers[:5])
     assert answers[-1].headers["Retry-After"] == "1"
     assert b"Email already used" not in answers[-1].data
+
+
+def test_dr_retrying_one_registration_is_never_throttled(client: FlaskClient) -> None:
+    """A registration DR retries (same email, same password) gets its ERID back every time: only
+    "Email already used" answers count against an email, so retries cannot lock the shopper out
+    (the registration crash test retries far more often than the email's limit)."""
+    body = create_request("retried.shopper@example.com", "retried-pw-1")
+    answers = [client.post("/rum", data=body, headers=XML) for _ in range(12)]
+    assert [answer.status_code for answer in answers] == [200] * 12
+    erids = {re.search(rb"<externalReferenceID>([^<]+)<", a.data).group(1) for a in answers}  # type: ignore[union-attr]
+    assert len(erids) == 1
 
 
 def test_registrations_from_one_shopper_ip_are_throttled(real_config: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from sso_bridge.registrations import ClaimLost, RegistrationLedger
 from sso_bridge.rum.messages import CreateUserProfileRequest, LoginResponse, UserInfo, UserKey
 from sso_bridge.rum.operations import RumOptions, RumService
 from sso_bridge.rum.password_cipher import PlainPassword
-from sso_bridge.schema import HEAD, upgrade
+from sso_bridge.schema import _IMMUTABLE_SQLITE, HEAD, upgrade
 from sso_bridge.sessions import SessionStore
 from sso_bridge.store import InMemoryStore
 
@@ -249,6 +249,7 @@ def test_upgrade_from_version_1_keeps_pending_registrations_and_frees_them(
                created_at DATETIME NOT NULL)""",
             """INSERT INTO sso_bridge_registrations VALUES
                ('old@example.com', 'OLD-ERID', NULL, '2026-01-01 00:00:00.000000')""",
+            *_IMMUTABLE_SQLITE,  # version 1's triggers (the upgrade checks they are there)
         ):
             connection.execute(text(statement))
     assert upgrade(engine) == (1, HEAD)
