@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import threading
 from dataclasses import dataclass
 
 from sso_bridge import metrics
@@ -57,6 +58,10 @@ class PrivateStoreAuthorizer:
         self._store = store
         self._directory = directory
         self.failures = 0
+        # One search per access rule at a time in this process: cold users arriving together
+        # share the first one's answer (through the cache) instead of each searching.
+        self._searching: dict[str, threading.Lock] = {}
+        self._searching_lock = threading.Lock()
 
     def __call__(self, erid: str, user_key: str, access_token: str) -> None:
         if not self._rules:
@@ -91,12 +96,29 @@ class PrivateStoreAuthorizer:
         if not rule.search and rule.purchase_plan_id:
             return [PlanGrant(rule.purchase_plan_id, rule.target_market_id, access)]
         cache_key = "plans:" + json.dumps(access, sort_keys=True)
+        cached = self._cached(cache_key, access)
+        if cached is not None:
+            return cached
+        with self._searching_lock:
+            searching = self._searching.setdefault(cache_key, threading.Lock())
+        with searching:
+            cached = self._cached(cache_key, access)  # found by the search we waited for
+            if cached is not None:
+                return cached
+            return self._search(cache_key, access, access_token)
+
+    def _cached(self, cache_key: str, access: dict[str, str]) -> list[PlanGrant] | None:
         try:
             cached = self._store.get(cache_key)
         except StoreUnavailable:
-            cached = None
-        if cached is not None:
-            return [PlanGrant(item[0], item[1], access) for item in json.loads(cached)]
+            return None
+        if cached is None:
+            return None
+        return [PlanGrant(item[0], item[1], access) for item in json.loads(cached)]
+
+    def _search(
+        self, cache_key: str, access: dict[str, str], access_token: str
+    ) -> list[PlanGrant]:
         plans = self._client.search_purchase_plans(access_token, **access)
         found = [[plan.id, plan.target_market_id] for plan in plans if plan.id]
         with contextlib.suppress(StoreUnavailable):
