@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-user", type=int, default=4, help="concurrent requests per user")
     parser.add_argument("--latency-ms", type=float, default=150.0)
     parser.add_argument("--threads", type=int, default=GUNICORN_THREADS,
-                        help=f"gunicorn threads per worker (default {GUNICORN_THREADS}, as deployed)")
+                        help=f"gunicorn threads per worker (default {GUNICORN_THREADS})")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args(argv)
 
