@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -162,12 +162,13 @@ class Rig:
             ),
         )
 
-    def warm_plan_cache(self) -> None:
+    def warm_plan_cache(self, *, fresh: bool = True) -> None:
+        suffix = json.dumps(ACCESS, sort_keys=True)
         self.store.set(
-            "plans:" + json.dumps(ACCESS, sort_keys=True),
-            json.dumps([[PLAN.id, PLAN.target_market_id]]).encode(),
-            3600,
+            "plans:" + suffix, json.dumps([[PLAN.id, PLAN.target_market_id]]).encode(), 3600
         )
+        if fresh:
+            self.store.set("plans-fresh:" + suffix, b"1", 1800)
 
 
 @pytest.fixture
@@ -296,3 +297,45 @@ def test_a_hung_authorization_is_abandoned_and_the_token_still_served(
     assert grant.access_token == "at-1"
     assert identities.is_provisioned(erid)
     assert rig.broker.get_token(erid, user_key="stu").access_token == "at-1"  # cached
+
+
+def test_an_ageing_plan_cache_is_refreshed_after_the_token_is_served(
+    identities: IdentityMap, rigs: list[Rig]
+) -> None:
+    """Past half its life the cached search answer is still used at once, and one search
+    renews it in the background: a steady stream of cold users never waits for a search."""
+    events = Events()
+    dr = FakeDr(events)
+    rig = Rig(dr, identities)
+    rigs.append(rig)
+    rig.warm_plan_cache(fresh=False)
+    searched = threading.Event()
+    release = threading.Event()
+    original = dr.search_purchase_plans
+
+    def search(access_token: str, **rules: str) -> list[PurchasePlan]:
+        searched.set()
+        assert release.wait(10)
+        return original(access_token, **rules)
+
+    dr.search_purchase_plans = search  # type: ignore[method-assign]
+    first, second = identities.erid_for("stu"), identities.erid_for("stu2")
+    try:
+        rig.broker.get_token(first, user_key="stu")  # served while the search is held
+        assert searched.wait(10)
+        rig.broker.get_token(second, user_key="stu2")  # one renewal at a time, not one per user
+    finally:
+        release.set()
+    assert events.count("authorize") == Counter({first: 1, second: 1})
+    assert _wait_for(lambda: sum(events.count("search").values()) == 1)
+    suffix = json.dumps(ACCESS, sort_keys=True)
+    assert _wait_for(lambda: rig.store.get("plans-fresh:" + suffix) is not None)
+
+
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    done = threading.Event()
+    for _ in range(1000):
+        if condition():
+            return True
+        done.wait(0.01)
+    return condition()
