@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text_out)
     print(text_out)
-    return 1 if report.misses else 0
+    # Timing targets are reported, not enforced (as in `python -m bench`); a count other than
+    # exactly one per user is a correctness failure.
+    return 1 if any(row.target == "exactly 1" for row in report.misses) else 0
 
 
 if __name__ == "__main__":
