@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from sso_bridge import metrics
@@ -329,8 +329,8 @@ class TokenBroker:
                 "mint_ms": round((time.monotonic() - started) * 1000),
             },
         )
+        entry = self._entry(token)  # stamped now: its expiry counts from the mint
         self._after_mint_calls(erid, user_key, token.access_token, lock_key, owner)
-        entry = self._entry(token)
         self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
         ttl = entry.expires_at - self._margin(entry) - entry.issued_at
         if ttl > 0:
@@ -369,18 +369,14 @@ class TokenBroker:
             if remaining <= 0:
                 break
             self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
-            done, pending = wait(
-                pending, timeout=min(renew_every, remaining), return_when=FIRST_EXCEPTION
-            )
-            if shopper in done and shopper.exception() is not None:
-                break  # the mint fails now; the authorization need not be waited for
+            _, pending = wait(pending, timeout=min(renew_every, remaining))
         self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
         for future in pending:
             future.cancel()  # only stops one still queued; a running call ends at its deadline
         if authorization is not None:
             self._settle_authorization(erid, authorization)
         if shopper is not None:
-            if not shopper.done():
+            if shopper.cancelled() or not shopper.done():
                 log.warning("shopper provisioning passed its deadline", extra={"erid": erid})
                 raise TokenUnavailable("could not provision the DR shopper in time")
             shopper.result()  # re-raises its failure
@@ -396,13 +392,13 @@ class TokenBroker:
 
     @staticmethod
     def _settle_authorization(erid: str, authorization: Future[None]) -> None:
-        if not authorization.done():
+        if authorization.cancelled() or not authorization.done():
             metrics.PRIVATE_STORE_AUTHORIZATIONS.labels(outcome="failed").inc()
             log.warning(
                 "private store authorization passed its deadline; token served without it",
                 extra={"erid": erid},
             )
-        elif not authorization.cancelled() and authorization.exception() is not None:
+        elif authorization.exception() is not None:
             log.warning(
                 "private store authorization failed: %s",
                 type(authorization.exception()).__name__,

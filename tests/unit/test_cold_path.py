@@ -339,3 +339,28 @@ def _wait_for(condition: Callable[[], bool]) -> bool:
             return True
         done.wait(0.01)
     return condition()
+
+
+def test_calls_still_queued_at_the_deadline_are_cancelled_and_the_mint_fails_cleanly(
+    identities: IdentityMap, rigs: list[Rig]
+) -> None:
+    """The pool is bounded: with its one thread held by a hung creation, the next user's
+    provisioning never starts; at the deadline it is cancelled and the answer is a plain
+    TokenUnavailable (503), with the lock released and nothing cached."""
+    events = Events()
+    dr = FakeDr(events)
+    dr.hang_create = threading.Event()
+    rig = Rig(dr, identities, mint_deadline=0.1, after_mint_workers=1)
+    rigs.append(rig)
+    rig.warm_plan_cache()
+    first, second = identities.erid_for("stu"), identities.erid_for("stu2")
+    try:
+        with pytest.raises(TokenUnavailable):
+            rig.broker.get_token(first, user_key="stu")  # its creation keeps the one thread
+        with pytest.raises(TokenUnavailable):
+            rig.broker.get_token(second, user_key="stu2")
+    finally:
+        dr.hang_create.set()
+    assert second not in events.count("create")  # never started: cancelled while queued
+    assert rig.store.get("lock:{" + second + "}") is None
+    assert rig.store.get("tok:{" + second + "}") is None
