@@ -30,13 +30,14 @@ keyed by a hash of the DR session token, never the token itself.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from sso_bridge import metrics
@@ -107,11 +108,19 @@ class BrokerPolicy:
     circuit_window: float = 10.0
     circuit_open_seconds: float = 5.0
     poll_interval: float = 0.02
+    after_mint_workers: int = 8  # threads per process for the calls overlapped after a mint
 
     @property
     def lock_ttl(self) -> float:
         # Longer than any single step (each bounded by mint_deadline); renewed between steps.
         return 2 * self.mint_deadline + 1.0
+
+    @property
+    def after_mint_deadline(self) -> float:
+        # Shopper provisioning and plan authorization are each at most two DR calls in a row
+        # (create then read back on a conflict; search then authorize), each bounded by the
+        # DR call deadline, which is mint_deadline.
+        return 2 * self.mint_deadline
 
 
 _OPENED_LIMIT = 10_000  # opened cache values kept per process (a few MiB at most)
@@ -125,7 +134,8 @@ REVOKING_TTL = 30.0
 CIRCUIT_OPEN_KEY = "cb:dr:open"
 CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 
-# Hooks run while the lock is held, so at most once at a time per user:
+# Hooks run after the mint, side by side on the broker's pool, while the lock is held (so at
+# most once at a time per user); the token is cached once both are done or abandoned:
 # (erid, user_key, access_token) -> None
 FirstMintHook = Callable[[str, str, str], None]
 MintedHook = Callable[[str, str, str], None]
@@ -166,6 +176,11 @@ class TokenBroker:
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="token-refresh")
+        # Separate from the refresh pool: a refresh's mint submits here and waits, so sharing
+        # one bounded pool could deadlock it.
+        self._after_mint = ThreadPoolExecutor(
+            max_workers=policy.after_mint_workers, thread_name_prefix="token-after-mint"
+        )
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -314,10 +329,8 @@ class TokenBroker:
                 "mint_ms": round((time.monotonic() - started) * 1000),
             },
         )
-        if self._ensure_shopper is not None:
-            self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
-            self._ensure_shopper(erid, user_key, token.access_token)
-        entry = self._entry(token)
+        entry = self._entry(token)  # stamped now: its expiry counts from the mint
+        self._after_mint_calls(erid, user_key, token.access_token, lock_key, owner)
         self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
         ttl = entry.expires_at - self._margin(entry) - entry.issued_at
         if ttl > 0:
@@ -335,9 +348,62 @@ class TokenBroker:
         if not kept:
             self._discard_overtaken(erid, token.access_token)
             raise TokenUnavailable("the user's tokens were revoked during this request")
-        if self._on_minted is not None:
-            self._on_minted(erid, user_key, token.access_token)
         return entry
+
+    def _after_mint_calls(
+        self, erid: str, user_key: str, access_token: str, lock_key: str, owner: bytes
+    ) -> None:
+        """Shopper provisioning and plan authorization at once: both need only the token (DR does
+        not ask for the shopper to exist before authorizing its session), so the cold path costs
+        the mint plus the slower of the two. The lock is renewed while they run and stays held
+        until both finish or are abandoned at their deadline. A failed or abandoned provisioning
+        fails the mint (no token without its shopper); a failed or abandoned authorization does
+        not (the shopper sees the public store meanwhile)."""
+        shopper = self._submit(self._ensure_shopper, erid, user_key, access_token)
+        authorization = self._submit(self._on_minted, erid, user_key, access_token)
+        pending = {f for f in (shopper, authorization) if f is not None}
+        give_up = time.monotonic() + self._policy.after_mint_deadline
+        renew_every = self._policy.lock_ttl / 3
+        while pending:
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                break
+            self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
+            _, pending = wait(pending, timeout=min(renew_every, remaining))
+        self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
+        for future in pending:
+            future.cancel()  # only stops one still queued; a running call ends at its deadline
+        if authorization is not None:
+            self._settle_authorization(erid, authorization)
+        if shopper is not None:
+            if shopper.cancelled() or not shopper.done():
+                log.warning("shopper provisioning passed its deadline", extra={"erid": erid})
+                raise TokenUnavailable("could not provision the DR shopper in time")
+            shopper.result()  # re-raises its failure
+
+    def _submit(
+        self, hook: FirstMintHook | None, erid: str, user_key: str, access_token: str
+    ) -> Future[None] | None:
+        if hook is None:
+            return None
+        # The caller's context (request id for the logs) goes along to the pool thread.
+        context = contextvars.copy_context()
+        return self._after_mint.submit(context.run, hook, erid, user_key, access_token)
+
+    @staticmethod
+    def _settle_authorization(erid: str, authorization: Future[None]) -> None:
+        if authorization.cancelled() or not authorization.done():
+            metrics.PRIVATE_STORE_AUTHORIZATIONS.labels(outcome="failed").inc()
+            log.warning(
+                "private store authorization passed its deadline; token served without it",
+                extra={"erid": erid},
+            )
+        elif authorization.exception() is not None:
+            log.warning(
+                "private store authorization failed: %s",
+                type(authorization.exception()).__name__,
+                extra={"erid": erid},
+            )
 
     def _discard_overtaken(self, erid: str, access_token: str) -> None:
         metrics.TOKEN_MINTS.labels(outcome="overtaken").inc()
@@ -490,3 +556,4 @@ class TokenBroker:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._after_mint.shutdown(wait=False, cancel_futures=True)

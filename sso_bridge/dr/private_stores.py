@@ -6,6 +6,8 @@ import contextlib
 import ipaddress
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sso_bridge import metrics
@@ -16,8 +18,12 @@ from sso_bridge.store import KeyValueStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-# DR advises caching plan ids rather than searching each time.
+# DR advises caching plan ids rather than searching each time. Past half its life a cached
+# answer is renewed in the background (one search, claimed through the store across processes)
+# while it keeps being used, so only a rule never searched before has a search on a token's path.
 SEARCH_CACHE_SECONDS = 3600.0
+SEARCH_FRESH_SECONDS = SEARCH_CACHE_SECONDS / 2
+RENEWAL_CLAIM_SECONDS = 60.0  # a renewal that failed is tried again after this long
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,11 @@ class PrivateStoreAuthorizer:
         self._store = store
         self._directory = directory
         self.failures = 0
+        # One search per access rule at a time in this process: cold users arriving together
+        # share the first one's answer (through the cache) instead of each searching.
+        self._searching: dict[str, threading.Lock] = {}
+        self._searching_lock = threading.Lock()
+        self._renewals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-search")
 
     def __call__(self, erid: str, user_key: str, access_token: str) -> None:
         if not self._rules:
@@ -91,14 +102,57 @@ class PrivateStoreAuthorizer:
         if not rule.search and rule.purchase_plan_id:
             return [PlanGrant(rule.purchase_plan_id, rule.target_market_id, access)]
         cache_key = "plans:" + json.dumps(access, sort_keys=True)
+        cached = self._cached(cache_key, access)
+        if cached is not None:
+            self._renew_if_ageing(cache_key, access, access_token)
+            return cached
+        with self._searching_lock:
+            searching = self._searching.setdefault(cache_key, threading.Lock())
+        with searching:
+            cached = self._cached(cache_key, access)  # found by the search we waited for
+            if cached is not None:
+                return cached
+            return self._search(cache_key, access, access_token)
+
+    def _cached(self, cache_key: str, access: dict[str, str]) -> list[PlanGrant] | None:
         try:
             cached = self._store.get(cache_key)
         except StoreUnavailable:
-            cached = None
-        if cached is not None:
-            return [PlanGrant(item[0], item[1], access) for item in json.loads(cached)]
+            return None
+        if cached is None:
+            return None
+        return [PlanGrant(item[0], item[1], access) for item in json.loads(cached)]
+
+    @staticmethod
+    def _fresh_key(cache_key: str) -> str:
+        return cache_key.replace("plans:", "plans-fresh:", 1)
+
+    def _renew_if_ageing(self, cache_key: str, access: dict[str, str], access_token: str) -> None:
+        try:
+            # Claiming the marker is the renewal's single flight across processes; a success
+            # extends it to SEARCH_FRESH_SECONDS, a failure lets it lapse soon for a retry.
+            claimed = self._store.set(
+                self._fresh_key(cache_key), b"1", RENEWAL_CLAIM_SECONDS, only_if_absent=True
+            )
+        except StoreUnavailable:
+            return
+        if claimed:
+            self._renewals.submit(self._renew, cache_key, access, access_token)
+
+    def _renew(self, cache_key: str, access: dict[str, str], access_token: str) -> None:
+        try:
+            self._search(cache_key, access, access_token)
+        except DrError as exc:
+            log.warning("renewing a cached purchase-plan search failed: %s", exc.code)
+        except Exception:
+            log.exception("renewing a cached purchase-plan search failed")
+
+    def _search(
+        self, cache_key: str, access: dict[str, str], access_token: str
+    ) -> list[PlanGrant]:
         plans = self._client.search_purchase_plans(access_token, **access)
         found = [[plan.id, plan.target_market_id] for plan in plans if plan.id]
         with contextlib.suppress(StoreUnavailable):
             self._store.set(cache_key, json.dumps(found).encode(), SEARCH_CACHE_SECONDS)
+            self._store.set(self._fresh_key(cache_key), b"1", SEARCH_FRESH_SECONDS)
         return [PlanGrant(str(item[0]), item[1], access) for item in found]

@@ -787,13 +787,15 @@ def test_ensure_shopper_failure_prevents_caching(brokers: list[TokenBroker]) -> 
         broker.get_token(ERID, user_key=USER)
     assert store.get("tok:{" + ERID + "}") is None
     assert store.get("lock:{" + ERID + "}") is None  # released
-    assert minted == []  # on_minted only after a successful ensure
+    # The authorization runs alongside provisioning, so it may have reached the first token;
+    # that token is never cached or handed out.
+    assert set(minted) <= {"at-3F25-1"}
 
     failing[0] = False
     grant = broker.get_token(ERID, user_key=USER)
     assert dr.mint_count == 2
     assert grant.access_token == "at-3F25-2"
-    assert minted == ["at-3F25-2"]
+    assert minted[-1] == "at-3F25-2"
 
 
 # --------------------------------------------------------------------------- shared Redis

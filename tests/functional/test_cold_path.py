@@ -1,0 +1,75 @@
+"""A cold user's first token over real HTTP: gunicorn workers, the machine's Redis and
+PostgreSQL, the DR simulator with latency on every DR call and a private-store rule (by search)
+matching every user. A stampede of 20 concurrent requests for 5 cold users still makes one mint,
+one shopper creation and one plan authorization per user (counted by the simulator)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from sso_bridge.db import make_engine
+from sso_bridge.simulator import SimulatorConfig
+from sso_bridge.simulator.server import SimulatorServer
+from tests.helpers import API_KEY, SampleUser, remember_secret, seed_users, with_simulator
+from tests.servers import Gunicorn
+
+pytestmark = pytest.mark.slow
+
+HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+STUDENTS = [f"cold{n}@university.edu" for n in range(5)]
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer(SimulatorConfig(token_lifetime=3600)) as server:
+        requests.post(server.url + "/_sim/faults", json={"latency_ms": 100}, timeout=5)
+        yield server
+
+
+def test_a_stampede_on_cold_users_makes_one_of_each_call_per_user(
+    real_config: dict[str, Any], simulator: SimulatorServer
+) -> None:
+    seed_users(
+        make_engine(real_config["DIRECTORY"]["URL"]),
+        [SampleUser(email, "cold-pw-1") for email in STUDENTS],
+    )
+    config = with_simulator(
+        real_config,
+        simulator.url,
+        PRIVATE_STORES=[{"emailDomain": "university.edu", "search": True}],
+    )
+    with Gunicorn(config, workers=2) as bridge, requests.Session() as session:
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=20))
+
+        def one(login: str) -> tuple[int, str | None, str | None]:
+            response = session.post(
+                bridge.url + "/v1/tokens", json={"login": login}, headers=HEADERS, timeout=10
+            )
+            body = response.json() if response.status_code == 200 else {}
+            token = body.get("access_token")
+            if token:
+                remember_secret(token)
+            return response.status_code, token, body.get("externalReferenceId")
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(one, [STUDENTS[n % 5] for n in range(20)]))
+        stats = requests.get(simulator.url + "/_sim/stats", timeout=5).json()
+
+    assert [status for status, _, _ in results] == [200] * 20
+    assert len({token for _, token, _ in results}) == 5
+    erids = {erid for _, _, erid in results}
+    assert len(erids) == 5
+    assert stats["mints_by_erid"] == dict.fromkeys(erids, 1)
+    assert stats["calls"]["token"] == 5
+    assert stats["calls"]["shopper_create"] == 5 and stats["shoppers"] == 5
+    assert stats["calls"]["plan_authorize"] == 5
+    assert Counter(a["erid"] for a in stats["authorizations"]) == dict.fromkeys(erids, 1)
+    # Cold users arriving together share one search per process (then the cache), never one
+    # search per user.
+    assert 1 <= stats["calls"].get("plan_search", 0) <= 2
