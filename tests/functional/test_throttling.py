@@ -59,8 +59,9 @@ def test_account_is_throttled_after_five_failures_and_answers_like_a_wrong_passw
 def test_unknown_logins_are_counted_too_under_keyed_names(client: FlaskClient) -> None:
     for n in range(6):
         login(client, "ghost@example.com", f"guess-{n}")
-    store = client.application.extensions["sso_bridge"].store.client
-    keys = [key.decode() for key in store.scan_iter(match="*thr:*")]
+    found = client.application.extensions["sso_bridge"]
+    store, prefix = found.store.client, found.settings.redis_key_prefix
+    keys = [key.decode() for key in store.scan_iter(match=f"{prefix}thr:*")]
     assert keys, "no counter was written for an unknown login"
     # Finding 5: sha256(login)[:32] named the counters; a dump and a list of emails told who was
     # attacked. Key names are HMACs under a configured secret now.
@@ -78,9 +79,10 @@ def test_counter_names_depend_on_the_throttle_key(real_config: dict[str, Any]) -
         app = create_app({**real_config, "THROTTLE_KEY": secret})
         client = app.test_client()
         store = app.extensions["sso_bridge"].store.client
-        before = set(store.scan_iter(match="*thr:{*"))
+        mine = f"{real_config['REDIS_KEY_PREFIX']}thr:{{*"  # not other xdist processes' keys
+        before = set(store.scan_iter(match=mine))
         login(client, "ghost@example.com", "guess")
-        names.append(set(store.scan_iter(match="*thr:{*")) - before)
+        names.append(set(store.scan_iter(match=mine)) - before)
     assert names[0] and names[1] and not names[0] & names[1]
 
 
@@ -132,8 +134,10 @@ def test_parallel_wrong_passwords_through_the_app_get_five_guesses(client: Flask
     with ThreadPoolExecutor(max_workers=12) as pool:
         bodies = list(pool.map(lambda n: login(client, "demo@example.com", f"g{n}"), range(24)))
     assert all(b"<successful>false</successful>" in body for body in bodies)
-    store = client.application.extensions["sso_bridge"].store.client
-    failures = [int(store.get(key)) for key in store.scan_iter(match="*thr:{*}:f:60")]
+    found = client.application.extensions["sso_bridge"]
+    store, prefix = found.store.client, found.settings.redis_key_prefix
+    # This test's own keys only: other tests (other xdist processes) share the Redis database.
+    failures = [int(store.get(key)) for key in store.scan_iter(match=f"{prefix}thr:{{*}}:f:60")]
     # One account counter (the user) saw exactly its five verified guesses; the rest were
     # refused before verifying.
     assert failures == [5]
