@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -51,41 +51,31 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 2
     raise RuntimeError(f"server at {url} did not come up within {timeout} s")
 
 
-class Gunicorn:
-    """The bridge under real gunicorn with N workers, configured through the environment."""
+def server_environment(config: Mapping[str, Any]) -> dict[str, str]:
+    """This process's environment with none of its SSO_BRIDGE_* settings, and ``config``'s."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SSO_BRIDGE_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    return {**inherited, **config_environment(config)}
 
-    def __init__(self, config: Mapping[str, Any], *, workers: int = 4, threads: int = 4) -> None:
+
+class ServerProcess:
+    """A bridge server in a process of the test's own, on a free port: started and waited for on
+    entry, stopped on exit, everything it wrote kept in ``output`` and checked for secrets."""
+
+    name = "server"
+
+    def __init__(self, config: Mapping[str, Any], args: list[str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        inherited = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("SSO_BRIDGE_") and k != "PROMETHEUS_MULTIPROC_DIR"
-        }
-        self._env = {**inherited, **config_environment(config)}
-        # The production configuration file, with the test's own worker settings on top.
-        self._args = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "config" / "gunicorn.conf.py"),
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--log-level",
-            "warning",
-            "sso_bridge:create_app()",
-        ]
+        self._env = server_environment(config)
+        self._args = [arg.replace("{port}", str(self.port)) for arg in args]
         self.process: subprocess.Popen[bytes] | None = None
+        self.output = ""
 
-    def __enter__(self) -> Gunicorn:
-        # Everything the server writes is kept and checked for secrets when it stops.
+    def __enter__(self) -> Self:
         self._output = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             self._args, env=self._env, cwd=ROOT, stdout=self._output, stderr=subprocess.STDOUT
@@ -101,7 +91,7 @@ class Gunicorn:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -109,7 +99,37 @@ class Gunicorn:
         self.output = self._output.read().decode(errors="replace")
         self._output.close()
         leaks = leaked_secrets(self.output)
-        assert not leaks, f"gunicorn output holds {len(leaks)} secret(s)"
+        assert not leaks, f"{self.name} output holds {len(leaks)} secret(s)"
+
+
+class Gunicorn(ServerProcess):
+    """The bridge under real gunicorn with N workers, configured through the environment."""
+
+    name = "gunicorn"
+
+    def __init__(self, config: Mapping[str, Any], *, workers: int = 4, threads: int = 4) -> None:
+        # The production configuration file, with the test's own worker settings on top.
+        super().__init__(
+            config,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "config" / "gunicorn.conf.py"),
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--bind",
+                "127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "sso_bridge:create_app()",
+            ],
+        )
 
 
 class OwnRedis:
