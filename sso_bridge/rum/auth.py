@@ -23,10 +23,6 @@ class CallerCheck:
         self._trusted_proxies = trusted_proxies
         self._proxies = [ipaddress.ip_network(cidr, strict=False) for cidr in proxy_networks]
 
-    @property
-    def has_credentials(self) -> bool:
-        return bool(self._users)
-
     def credentials_ok(self, username: str | None, password: str | None) -> bool:
         if username is None or password is None:
             return False

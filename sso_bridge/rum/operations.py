@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -67,10 +66,6 @@ class PasswordDecoder(Protocol):
     def decrypt(self, text: str) -> str: ...
 
 
-class PasswordNotDecodable(Exception):
-    """Raised by a decoder for a password that does not decrypt."""
-
-
 @dataclass(frozen=True)
 class RumOptions:
     site_id: str | None = None
@@ -94,7 +89,6 @@ class RumService:
         options: RumOptions,
         throttle: LoginThrottle | None = None,
         floor: FailureFloor | None = None,
-        on_signed_in: Callable[[DirectoryUser, str], None] | None = None,
     ) -> None:
         self._throttle = throttle
         self._floor = floor or FailureFloor()
@@ -104,7 +98,6 @@ class RumService:
         self._sessions = sessions
         self._decoder = password_decoder
         self._options = options
-        self._on_signed_in = on_signed_in
 
     def handle(self, request: RumRequest) -> RumResponse:
         if isinstance(request, LoginRequest):
@@ -201,8 +194,6 @@ class RumService:
             return self._failure(name, NOT_ACTIVE)
         erid = self._identities.erid_for(user.key)
         audit.info("signed in", extra={"event": "login", "user_key": user.key, "erid": erid})
-        if self._on_signed_in is not None:
-            self._on_signed_in(user, password)
         return LoginResponse(
             successful=True,
             user_key=self._user_key(user, erid, request.user_key.site_id),

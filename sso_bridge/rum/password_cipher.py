@@ -24,7 +24,7 @@ import binascii
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding
@@ -45,10 +45,6 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 
 class PasswordDecryptionError(Exception):
     """The encrypted password could not be decoded or decrypted. Never carries secret data."""
-
-
-class PasswordDecrypter(Protocol):
-    def decrypt(self, text: str) -> str: ...
 
 
 @dataclass(frozen=True)
