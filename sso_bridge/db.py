@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class DatabaseUnavailable(Exception):
+    """The bridge's own database failed or could not be reached (an infrastructure error,
+    translated at the adapter's edge: nothing above the identity map or the registration
+    ledger sees a SQLAlchemy exception). The message is the driver error's type only."""
+
+
+def database_edge(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Translate SQLAlchemy's connection and operational errors into DatabaseUnavailable."""
+
+    @functools.wraps(method)
+    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    return translated
 
 # Plain URLs work as written: SQLAlchemy would otherwise pick drivers we do not ship (psycopg2,
 # mysqlclient). The drivers we depend on are psycopg 3 and PyMySQL.

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, Insert, func, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from sso_bridge.db import database_edge
 from sso_bridge.identity_import import ImportItem, ImportReport, check_input
 from sso_bridge.schema import identities
 
@@ -137,6 +138,10 @@ class IdentityMap:
         cached = self._by_key.get(user_key)
         if cached is not None:
             return cached
+        return self._create_or_read(user_key, origin, erid)
+
+    @database_edge
+    def _create_or_read(self, user_key: str, origin: str, erid: str | None) -> str:
         by_key = select(identities.c.erid).where(identities.c.user_key == user_key)
         for _attempt in range(3):
             values = {
@@ -166,6 +171,10 @@ class IdentityMap:
         cached = self._by_key.get(user_key)
         if cached is not None:
             return cached
+        return self._read_erid(user_key)
+
+    @database_edge
+    def _read_erid(self, user_key: str) -> str | None:
         with self._engine.connect() as connection:
             erid = connection.execute(
                 select(identities.c.erid).where(identities.c.user_key == user_key)
@@ -178,6 +187,10 @@ class IdentityMap:
         cached = self._by_erid.get(erid)
         if cached is not None:
             return cached
+        return self._read_user_key(erid)
+
+    @database_edge
+    def _read_user_key(self, erid: str) -> str | None:
         with self._engine.connect() as connection:
             user_key = connection.execute(
                 select(identities.c.user_key).where(identities.c.erid == erid)
@@ -186,6 +199,7 @@ class IdentityMap:
             self._remember(user_key, erid)
         return user_key
 
+    @database_edge
     def import_pairs(
         self,
         pairs: Iterable[tuple[str, str]],
@@ -251,6 +265,7 @@ class IdentityMap:
 
     # --- shopper provisioning (the token flow) ---------------------------------------------
 
+    @database_edge
     def is_provisioned(self, erid: str) -> bool:
         with self._engine.connect() as connection:
             return (
@@ -260,6 +275,7 @@ class IdentityMap:
                 is not None
             )
 
+    @database_edge
     def mark_provisioned(self, erid: str) -> None:
         with self._engine.begin() as connection:
             connection.execute(
@@ -268,6 +284,7 @@ class IdentityMap:
                 .values(shopper_provisioned_at=_now())
             )
 
+    @database_edge
     def ping(self) -> None:
         with self._engine.connect() as connection:
             connection.execute(select(1))

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import redis.exceptions
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from sso_bridge.db import DatabaseUnavailable
 from sso_bridge.settings import PREFIX, SettingsError
 from sso_bridge.startup import StartupRefused
 from sso_bridge.store import StoreUnavailable
@@ -93,6 +94,13 @@ def _database(exc: OperationalError) -> str:
     return f"database: {why}. {fix}"
 
 
+def _database_unavailable(exc: DatabaseUnavailable) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, OperationalError):
+        return _database(cause)
+    return f"database: {exc}. Start the database server or correct its URL. {_DB_FIX}"
+
+
 def _unknown_scheme(exc: NoSuchModuleError) -> str:
     scheme = str(exc).rpartition(":")[2].strip() or "?"
     return (
@@ -142,6 +150,7 @@ _DESCRIBERS: list[tuple[type[BaseException], Callable[..., str]]] = [
     (NoSuchModuleError, _unknown_scheme),
     (ArgumentError, _url_value),
     (OperationalError, _database),
+    (DatabaseUnavailable, _database_unavailable),
     (redis.exceptions.ConnectionError, _redis),
     (redis.exceptions.TimeoutError, _redis),
     (StoreUnavailable, _redis),

@@ -46,6 +46,7 @@ from sqlalchemy import Engine, Insert, Row, or_, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from sso_bridge.db import DatabaseUnavailable, database_edge
 from sso_bridge.identity import IdentityMap, new_erid
 from sso_bridge.schema import registrations
 
@@ -137,7 +138,7 @@ class Lease:
                     self.lost = True
                     log.warning("registration claim taken over while its create was running")
                 return
-            except SQLAlchemyError as exc:  # keep trying; the fence before COMMIT decides
+            except (DatabaseUnavailable, SQLAlchemyError) as exc:  # keep trying; the fence decides
                 log.warning("registration lease not renewed: %s", type(exc).__name__)
 
     def __enter__(self) -> Lease:
@@ -167,6 +168,7 @@ class RegistrationLedger:
             & registrations.c.user_key.is_(None)
         )
 
+    @database_edge
     def find(self, email: str) -> Claim | None:
         with self._engine.connect() as connection:
             row = connection.execute(
@@ -174,6 +176,7 @@ class RegistrationLedger:
             ).first()
         return None if row is None else _claim(row)
 
+    @database_edge
     def claim(self, email: str) -> tuple[Claim, bool]:
         """Claim ``email`` (canonical) for a new account, or take over its stale claim.
 
@@ -210,6 +213,7 @@ class RegistrationLedger:
                 return taken, True
         return found, False
 
+    @database_edge
     def _take_over(self, seen: Claim) -> Claim | None:
         now = _now()
         claim_id = str(uuid.uuid4())
@@ -228,6 +232,7 @@ class RegistrationLedger:
         log.info("took over a stale registration claim")
         return replace(seen, claim_id=claim_id, lease_until=until)
 
+    @database_edge
     def renew(self, claim: Claim) -> None:
         """Extend the lease of ``claim``; ClaimLost when it is no longer this claim."""
         with self._engine.begin() as connection:
@@ -243,6 +248,7 @@ class RegistrationLedger:
         """``with ledger.holding(claim) as lease:`` keeps the lease while the body runs."""
         return Lease(self, claim)
 
+    @database_edge
     def complete(self, claim: Claim, user_key: str) -> str:
         """Bind the claim's ERID to ``user_key``; returns the user's ERID.
 
@@ -263,11 +269,13 @@ class RegistrationLedger:
         # minted then stays (erid_for never replaces one), and that is what every answer says.
         return self._identities.erid_for(user_key, origin="registration", erid=claim.erid)
 
+    @database_edge
     def release(self, claim: Claim) -> None:
         """Undo a claim whose create was refused, so nothing is left behind (no-op if lost)."""
         with self._engine.begin() as connection:
             connection.execute(registrations.delete().where(self._mine(claim)))
 
+    @database_edge
     def drop_completed(self, claim: Claim) -> None:
         """Forget a completed registration whose account is gone from the directory, so the
         email can be registered again (its old identity stays in the map)."""

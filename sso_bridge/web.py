@@ -7,10 +7,10 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request
-from sqlalchemy.exc import OperationalError
 from werkzeug import exceptions as werkzeug_errors
 from werkzeug.exceptions import HTTPException
 
+from sso_bridge.db import DatabaseUnavailable
 from sso_bridge.directory.base import DirectoryUnavailable
 from sso_bridge.directory.gate import VerificationBusy
 from sso_bridge.errors import (
@@ -81,7 +81,7 @@ def register_error_handlers(app: Flask) -> None:
     app.after_request(_close_unless_body_read)
     app.register_error_handler(BridgeError, _bridge_error)
     app.register_error_handler(HTTPException, _http_error)
-    for kind in (DirectoryUnavailable, StoreUnavailable, OperationalError, VerificationBusy):
+    for kind in (DirectoryUnavailable, StoreUnavailable, DatabaseUnavailable, VerificationBusy):
         app.register_error_handler(kind, _dependency_down)
     app.register_error_handler(Exception, _unexpected)
 
