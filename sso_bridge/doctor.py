@@ -3,7 +3,8 @@
 Checks, in order: configuration (every problem reported), the bridge's own database (reachable,
 schema current), the user directory (reachable), the user query (the mapping works; with
 ``--canary LOGIN`` that login is found and active), the password hash formats in the user table
-(SQL backend: a sample of up to 1000, counted by format and cost; never a hash printed), the
+(SQL backend: a sample of up to 1000, counted by format and cost, weak ones WARNed with the
+reasons `PasswordHasher.strength` gives, unrecognised ones WARNed; never a hash printed), the
 one-user-one-ERID invariant on the live data (identity map and merchant table: `invariants`),
 Redis (or the in-process cache), and Digital River (a test mint for a throwaway ERID, then
 revoked).
@@ -18,20 +19,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnClause, Engine, column, select, table
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import AmbiguousLogin, DirectoryUnavailable, UserDirectory
 from sso_bridge.directory.http import HttpUserDirectory
-from sso_bridge.directory.passwords import PasswordHasher, typical_hash
+from sso_bridge.directory.passwords import HashStrength, PasswordHasher, typical_sample
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.dr.client import DrConfigurationError, DrError, DrUnavailable
 from sso_bridge.identity_guarantees import verify_guarantees
@@ -46,29 +47,6 @@ Verdict = Literal["OK", "WARN", "FAIL"]
 DOCTOR_ERID = "sso-bridge-doctor"
 HASH_SAMPLE = 1000
 _MIN_SCRUBBED = 6
-
-#: Formats whose hashes are cheap to brute-force (MD5/SHA-1/SHA-2 single rounds, unsalted
-#: digests): an offline attacker with the table recovers most passwords.
-WEAK_SCHEMES = frozenset(
-    {
-        "hex_md5",
-        "hex_sha1",
-        "django_salted_md5",
-        "django_salted_sha1",
-        "md5_crypt",
-        "ldap_md5_crypt",
-        "ldap_md5",
-        "ldap_sha1",
-        "ldap_sha256",
-        "ldap_sha384",
-        "ldap_sha512",
-        "ldap_salted_md5",
-        "ldap_salted_sha1",
-        "ldap_salted_sha256",
-        "ldap_salted_sha384",
-        "ldap_salted_sha512",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -297,26 +275,14 @@ def check_user_query(directory: UserDirectory, canary: str | None) -> Iterator[C
         yield Check("OK", name, f"canary {canary!r} found, user key {user.key}, active")
 
 
-def sample_hashes(engine: Engine, settings: Settings, limit: int = HASH_SAMPLE) -> list[str]:
-    password: ColumnClause[Any] = column(settings.directory.password_column)
-    query = (
-        select(password)
-        .select_from(table(settings.directory.table, password))
-        .where(password.is_not(None))
-        .limit(limit)
-    )
-    with engine.connect() as connection:
-        return [str(value) for value in connection.execute(query).scalars() if value]
-
-
 def check_hash_formats(settings: Settings, directory: UserDirectory) -> Iterator[Check]:
     name = "password hashes"
     if not isinstance(directory, SqlUserDirectory):
         yield Check("OK", name, "not applicable: the login API verifies passwords itself")
         return
     try:
-        samples = sample_hashes(directory.engine, settings)
-    except SQLAlchemyError as exc:
+        samples = directory.password_samples(HASH_SAMPLE)
+    except (SQLAlchemyError, DirectoryUnavailable) as exc:
         yield Check(
             "FAIL",
             name,
@@ -327,41 +293,108 @@ def check_hash_formats(settings: Settings, directory: UserDirectory) -> Iterator
     if not samples:
         yield Check("WARN", name, "no password hashes in the user table", "is it the right table?")
         return
-    yield from describe_hashes(samples, directory.hasher)
+    yield from describe_hashes(
+        samples, directory.hasher, upgrading=settings.directory.upgrade_hashes
+    )
 
 
-def describe_hashes(samples: list[str], hasher: PasswordHasher) -> Iterator[Check]:
-    """A summary line, then one line per format and cost, most common first. No hash printed."""
+# Formats whose "rounds" is log2 of the work: bcrypt's cost, phpass's and Drupal 7's count.
+_BCRYPT_COST = frozenset(
+    {"bcrypt", "ldap_bcrypt", "django_bcrypt", "bcrypt_sha256", "django_bcrypt_sha256", "wordpress"}
+)
+_LOG2_ROUNDS = frozenset({"phpass", "drupal7_sha512", "drupal7_md5_phpass"})
+
+
+def describe_cost(strength: HashStrength) -> str:
+    """Cost parameters as an operator reads them: "cost 12", "1,000,000 iterations",
+    "sha512, 210,000 iterations", "m=65536, t=3, p=4"; "" for a fixed-cost format."""
+    scheme = strength.format or ""
+    parts: list[str] = []
+    for key, value in strength.cost:
+        if isinstance(value, str):
+            parts.append(value)  # the digest or PRF: "sha256", "pbkdf2-sha512"
+        elif key == "rounds" and scheme in _BCRYPT_COST:
+            parts.append(f"cost {value}")
+        elif key == "rounds" and scheme in _LOG2_ROUNDS:
+            parts.append(f"2^{value} iterations")
+        elif key in ("rounds", "i"):
+            parts.append(f"{value:,} iterations")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def _label(strength: HashStrength) -> str:
+    cost = describe_cost(strength)
+    return f"{strength.format} ({cost})" if cost else str(strength.format)
+
+
+def _no_password(stored: str) -> bool:
+    """An empty value or a `!`-prefixed one (Django's unusable password, a social-login
+    account, a locked shadow entry): deliberately not a password, so neither weak nor unknown."""
+    return not stored.strip() or stored.startswith("!")
+
+
+def describe_hashes(
+    samples: Sequence[tuple[str, str | None]], hasher: PasswordHasher, *, upgrading: bool = False
+) -> Iterator[Check]:
+    """A summary line, then one line per format and cost, most common first: weak ones WARN
+    with `strength()`'s reasons and the fix, unrecognised ones WARN. `samples` are (hash, salt
+    column) pairs; `upgrading` is DIRECTORY__UPGRADE_HASHES. Never a hash, salt or login shown.
+    """
     name = "password hashes"
     total = len(samples)
-    signatures = Counter(hasher.cost_signature(sample) for sample in samples)
-    schemes = {hasher.cost_signature(s): hasher.scheme_of(s) for s in samples}
-    typical = typical_hash(samples, hasher)
-    timed_like = hasher.cost_signature(typical) if typical else "unknown"
+    groups: Counter[HashStrength] = Counter()
+    no_password = 0
+    for stored, salt in samples:
+        if _no_password(stored):
+            no_password += 1
+        else:
+            groups[hasher.strength(stored, salt=salt)] += 1
+    known = {strength: count for strength, count in groups.items() if strength.format is not None}
+    unrecognised = total - no_password - sum(known.values())
+    weak = sum(count for strength, count in known.items() if strength.weak)
+    # As the directory picks its dummy hash: from every sampled row (`SqlUserDirectory._dummy`).
+    typical = typical_sample(samples, hasher)
+    timed = hasher.strength(typical[0], salt=typical[1]) if typical else None
+    timed_like = _label(timed) if timed and timed.format else f"a new {hasher.new_scheme} hash"
+    formats = len({strength.format for strength in known})
     yield Check(
         "OK",
         name,
-        f"{total} sampled, {len(signatures)} format(s); unknown logins are timed like {timed_like}",
+        f"{total} sampled: {formats} format(s), {weak} weak, {unrecognised} unrecognised, "
+        f"{no_password} without a password; unknown logins are timed like {timed_like}",
     )
-    for signature, count in signatures.most_common():
-        scheme = schemes[signature]
+    fix = (
+        "SSO_BRIDGE_DIRECTORY__UPGRADE_HASHES is on: each is rehashed at its user's next sign-in"
+        if upgrading
+        else "set SSO_BRIDGE_DIRECTORY__UPGRADE_HASHES=true to rehash each at its user's next "
+        "sign-in"
+    )
+    # Most common first; ties in a stable order (format, then cost), so the output is repeatable.
+    for strength, count in sorted(
+        known.items(), key=lambda item: (-item[1], str(item[0].format), str(item[0].cost))
+    ):
         share = f"{count} of {total}"
-        if scheme is None or signature == "unknown":
-            yield Check(
-                "WARN",
-                name,
-                f"unrecognised format: {share}; these users cannot sign in",
-                "see README 'Passwords' for the supported formats",
-            )
-        elif scheme in WEAK_SCHEMES:
-            yield Check(
-                "WARN",
-                name,
-                f"{signature}: {share} (legacy weak format)",
-                "set SSO_BRIDGE_DIRECTORY__UPGRADE_HASHES=true to rehash at the next sign-in",
-            )
+        if strength.weak:
+            reasons = ", ".join(strength.reasons)
+            yield Check("WARN", name, f"{_label(strength)}: {share}, weak ({reasons})", fix)
         else:
-            yield Check("OK", name, f"{signature}: {share}")
+            yield Check("OK", name, f"{_label(strength)}: {share}")
+    if unrecognised:
+        yield Check(
+            "WARN",
+            name,
+            f"unrecognised format: {unrecognised} of {total}; these users cannot sign in",
+            "see README 'Passwords' for the supported formats",
+        )
+    if no_password:
+        yield Check(
+            "OK",
+            name,
+            f"no password (empty or `!`-prefixed, e.g. social-login accounts): "
+            f"{no_password} of {total}; these users cannot sign in with a password",
+        )
 
 
 def check_identity_invariant(settings: Settings, directory: UserDirectory) -> Iterator[Check]:

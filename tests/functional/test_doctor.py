@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from passlib.hash import hex_md5, md5_crypt
+from passlib.hash import bcrypt, des_crypt, django_pbkdf2_sha256, hex_md5, md5_crypt, phpass
 from sqlalchemy import MetaData
 from sqlalchemy import text as sql
 
 from sso_bridge.db import make_engine
+from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.schema import HEAD, identities, upgrade
 from sso_bridge.simulator.server import SimulatorServer
 from tests.conftest import REDIS_URL
 from tests.helpers import (
     API_KEY,
     RUM_PASSWORD,
-    SAMPLE_USERS,
     bridge_config,
     seed_users,
     users_table,
@@ -33,6 +33,7 @@ from tests.servers import config_environment
 
 SCRIPT = Path(sys.prefix) / "bin" / "sso-bridge"
 SECRETS = [RUM_PASSWORD, "rum-basic-secret-2", API_KEY, "sim-api-secret", "wrong-dr-secret-42"]
+FIX = "set SSO_BRIDGE_DIRECTORY__UPGRADE_HASHES=true to rehash each at its user's next sign-in"
 
 
 @dataclass
@@ -66,6 +67,27 @@ def doctor(config: dict[str, Any], *args: str, cwd: Path) -> Run:
     return Run(done.returncode, done.stdout.splitlines(), output)
 
 
+def own_table(config: dict[str, Any], path: Path, hashes: list[str]) -> dict[str, Any]:
+    """`config` pointed at a merchant table of its own: one user per hash, user1@... first.
+
+    The shared sample table uses cheap hashes on purpose (fast tests), which doctor rightly calls
+    weak; tests of the hash report bring their own data instead."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    metadata = MetaData()
+    users = users_table(metadata)
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        for index, stored in enumerate(hashes, start=1):
+            connection.execute(
+                users.insert().values(
+                    email=f"user{index}@example.com", password=stored, active=True
+                )
+            )
+    engine.dispose()
+    return {**config, "DIRECTORY": {**config["DIRECTORY"], "URL": url}}
+
+
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorServer]:
     with SimulatorServer() as server:
@@ -85,7 +107,18 @@ def config(tmp_path: Path, redis_prefix: str, simulator: SimulatorServer) -> dic
 
 
 def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_path: Path) -> None:
-    run = doctor(config, "--canary", "demo@example.com", cwd=tmp_path)
+    strong = [
+        PasswordHasher().hash_password("argon2-pw"),  # argon2-cffi's defaults
+        bcrypt.using(rounds=12).hash("bcrypt-pw"),
+        django_pbkdf2_sha256.using(rounds=1_000_000).hash("django-pw"),  # Django 5.2's cost
+        PasswordHasher(new_scheme="wordpress").hash_password("wp-pw"),
+    ]
+    run = doctor(
+        own_table(config, tmp_path / "strong.sqlite3", strong),
+        "--canary",
+        "user1@example.com",
+        cwd=tmp_path,
+    )
 
     assert run.code == 0, run.output
     assert run.with_verdict("FAIL") == [] and run.with_verdict("WARN") == [], run.output
@@ -102,41 +135,81 @@ def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_p
     ):
         assert run.check(name), f"no {name!r} line in:\n{run.output}"
     assert f"schema at version {HEAD} (current)" in run.check("bridge database")[0]
-    assert "canary 'demo@example.com' found" in run.check("user query")[0]
-    hashes = "\n".join(run.check("password hashes"))
-    assert f"{len(SAMPLE_USERS)} sampled, 4 format(s)" in hashes
-    for scheme in ("argon2:", "bcrypt:4", "django_pbkdf2_sha256:1000", "phpass:7"):
-        assert scheme in hashes, hashes
+    assert "canary 'user1@example.com' found" in run.check("user query")[0]
+    assert run.check("password hashes") == [
+        "OK    password hashes: 4 sampled: 4 format(s), 0 weak, 0 unrecognised, 0 without a "
+        "password; unknown logins are timed like argon2 (m=65536, t=3, p=4)",
+        "OK    password hashes: argon2 (m=65536, t=3, p=4): 1 of 4",
+        "OK    password hashes: bcrypt (cost 12): 1 of 4",
+        "OK    password hashes: django_pbkdf2_sha256 (1,000,000 iterations): 1 of 4",
+        "OK    password hashes: wordpress (cost 12): 1 of 4",
+    ]
     assert "expires_in" in run.check("digital river")[0]
     assert "0 identities: one ERID per user key" in run.check("identity map")[0]
     assert "no email with several accounts" in run.check("merchant accounts")[0]
     assert run.lines[-1] == "doctor: 13 OK, 0 WARN, 0 FAIL"
     for secret in SECRETS:
         assert secret not in run.output
+    for stored in strong:
+        assert stored[-20:] not in run.output
 
 
-def test_legacy_and_unknown_hash_formats_warn(config: dict[str, Any], tmp_path: Path) -> None:
-    engine = make_engine(config["DIRECTORY"]["URL"])
-    users = users_table(MetaData())
-    with engine.begin() as connection:
-        for index, stored in enumerate(
-            [md5_crypt.hash("old-1"), hex_md5.hash("old-2"), "not-a-hash-at-all"]
-        ):
-            connection.execute(
-                users.insert().values(
-                    email=f"legacy{index}@example.com", password=stored, active=True
-                )
-            )
+def test_weak_and_unknown_hash_formats_warn_with_reasons_and_the_fix(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    mixed = [
+        bcrypt.using(rounds=12).hash("strong-1"),
+        bcrypt.using(rounds=12).hash("strong-2"),
+        bcrypt.using(rounds=4).hash("cheap"),
+        hex_md5.hash("plain"),
+        phpass.using(rounds=8).hash("wordpress"),  # WordPress < 6.8: $P$B
+        des_crypt.hash("unix"),
+        md5_crypt.hash("shadow"),
+        django_pbkdf2_sha256.using(rounds=1_000_000).hash("django-5"),
+        django_pbkdf2_sha256.using(rounds=10_000).hash("django-1"),
+        "not-a-hash-at-all",
+        "!" + "s0cial" * 7,  # Django's unusable password: a social-login account
+    ]
 
-    run = doctor(config, cwd=tmp_path)
+    run = doctor(own_table(config, tmp_path / "mixed.sqlite3", mixed), cwd=tmp_path)
 
     assert run.code == 0, run.output  # WARN is not FAIL
-    warnings = "\n".join(run.with_verdict("WARN"))
-    assert "md5_crypt: 1 of 10 (legacy weak format)" in warnings
-    assert "hex_md5: 1 of 10 (legacy weak format)" in warnings
-    assert "unrecognised format: 1 of 10" in warnings
-    assert "not-a-hash-at-all" not in run.output and "$1$" not in run.output
+    assert run.check("password hashes") == [
+        "OK    password hashes: 11 sampled: 6 format(s), 6 weak, 1 unrecognised, 1 without a "
+        "password; unknown logins are timed like bcrypt (cost 12)",
+        "OK    password hashes: bcrypt (cost 12): 2 of 11",
+        f"WARN  password hashes: bcrypt (cost 4): 1 of 11, weak (low iterations) (hint: {FIX})",
+        f"WARN  password hashes: des_crypt: 1 of 11, weak (DES) (hint: {FIX})",
+        "WARN  password hashes: django_pbkdf2_sha256 (10,000 iterations): 1 of 11, weak "
+        f"(low iterations) (hint: {FIX})",
+        "OK    password hashes: django_pbkdf2_sha256 (1,000,000 iterations): 1 of 11",
+        f"WARN  password hashes: hex_md5: 1 of 11, weak (unsalted, md5) (hint: {FIX})",
+        f"WARN  password hashes: md5_crypt: 1 of 11, weak (md5) (hint: {FIX})",
+        f"WARN  password hashes: phpass (2^8 iterations): 1 of 11, weak (md5) (hint: {FIX})",
+        "WARN  password hashes: unrecognised format: 1 of 11; these users cannot sign in "
+        "(hint: see README 'Passwords' for the supported formats)",
+        "OK    password hashes: no password (empty or `!`-prefixed, e.g. social-login "
+        "accounts): 1 of 11; these users cannot sign in with a password",
+    ]
+    assert run.lines[-1] == "doctor: 12 OK, 7 WARN, 0 FAIL", run.output
+    for stored in mixed:
+        assert stored not in run.output and stored[-12:] not in run.output
+    assert "s0cial" not in run.output and "$1$" not in run.output
     assert "pass --canary LOGIN" in run.check("user query")[0]
+
+
+def test_an_unreadable_password_column_fails_with_the_setting_to_fix(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    wrong = {**config, "DIRECTORY": {**config["DIRECTORY"], "PASSWORD_COLUMN": "passwd"}}
+
+    run = doctor(wrong, cwd=tmp_path)
+
+    assert run.code == 1, run.output
+    [line] = run.check("password hashes")
+    assert line.startswith("FAIL") and "cannot read the password column" in line
+    assert "no such column" in line and "passwd" in line
+    assert "SSO_BRIDGE_DIRECTORY__PASSWORD_COLUMN" in line
 
 
 @pytest.mark.parametrize(
