@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnClause, Connection, Engine, column, func, select, table
 
+from sso_bridge.canonical import canonical
 from sso_bridge.schema import identities
 from sso_bridge.settings import DirectorySettings
 
@@ -88,25 +89,22 @@ def identity_map_findings(
 
 
 def _duplicates(connection: Connection, mapping: DirectorySettings, name: str) -> Finding:
-    """Rows of the merchant table whose ``name`` column is equal under lower(trim())."""
+    """Rows of the merchant table whose ``name`` column is one login in the bridge's canonical
+    form (what sign-in and registration compare: NFKC, casefold, accents folded), so that
+    ``straße`` and ``STRASSE`` count as the same login, as sign-in treats them. SQL cannot
+    compute that form, so the column is streamed and grouped here (one dict entry per row)."""
     key: ColumnClause[Any] = column(mapping.key_column)
     value: ColumnClause[Any] = column(name)
     users = table(mapping.table, key, value)
-    folded = func.lower(func.trim(value))
-    repeated = (
-        select(folded)
-        .select_from(users)
-        .where(value.is_not(None), folded != "")
-        .group_by(folded)
-        .having(func.count() > 1)
-    )
-    rows = connection.execute(select(folded, key).where(folded.in_(repeated))).all()
+    query = select(value, key).select_from(users).where(value.is_not(None))
+    rows = connection.execution_options(stream_results=True, yield_per=10_000).execute(query)
+    pairs = ((canonical(str(row[0]).strip()), row[1]) for row in rows)
     what = (
         "email addresses with several accounts"
         if name == mapping.email_column
         else f"ambiguous logins in column {name}"
     )
-    return Finding(what, _groups((row[0], row[1]) for row in rows))
+    return Finding(what, _groups((login, user) for login, user in pairs if login))
 
 
 def merchant_findings(engine: Engine, mapping: DirectorySettings) -> tuple[Finding, list[Finding]]:

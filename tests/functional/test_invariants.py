@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Column, Engine, MetaData, String, Table
 
 from sso_bridge.db import make_engine
+from sso_bridge.directory.base import AmbiguousLogin
 from sso_bridge.directory.passwords import PasswordHasher
 from sso_bridge.directory.sql import SqlUserDirectory
 from sso_bridge.identity import IdentityMap
@@ -110,3 +111,44 @@ def test_emails_with_several_accounts_are_found_by_lower_trim(
 
     assert emails.groups == (("eve", "eve2"),)
     assert logins == []  # the key is the only login column, unique by construction
+
+
+def test_ambiguous_logins_are_found_in_the_form_sign_in_compares(tmp_path: Path) -> None:
+    """``straße`` and ``STRASSE`` are one login for sign-in (canonical form: casefold), and
+    SQLite's lower() leaves ``É`` alone: doctor must report both pairs as sign-in sees them."""
+    url = f"sqlite:///{tmp_path / 'merchant.sqlite3'}"
+    engine = make_engine(url)
+    metadata = MetaData()
+    users = Table(
+        "users",
+        metadata,
+        Column("id", String(10), primary_key=True),
+        Column("username", String(100)),
+        Column("email", String(320)),
+        Column("password", String(255)),
+    )
+    metadata.create_all(engine)
+    rows = [("1", "straße"), ("2", "STRASSE"), ("3", "Émile"), ("4", "émile"), ("5", "zoe")]
+    with engine.begin() as connection:
+        for key, username in rows:
+            connection.execute(
+                users.insert().values(
+                    id=key, username=username, email=f"u{key}@example.com", password="x"
+                )
+            )
+    mapping = DirectorySettings(
+        url=url,
+        login_columns=("username", "email"),
+        first_name_column=None,
+        last_name_column=None,
+        active_column=None,
+    )
+    directory = SqlUserDirectory(engine=engine, mapping=mapping, hasher=PasswordHasher())
+
+    _, logins = merchant_findings(engine, mapping)
+
+    [finding] = logins
+    assert finding.what == "ambiguous logins in column username"
+    assert finding.groups == (("1", "2"), ("3", "4"))
+    with pytest.raises(AmbiguousLogin):  # what sign-in does with the same rows
+        directory.find_by_login("Straße")
