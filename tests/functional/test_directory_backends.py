@@ -97,11 +97,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 def _seed(engine: Engine, name: str, rows: list[dict[str, Any]]) -> dict[str, str]:
     table = _table(MetaData(), name, unique=False)
-    keys = {}
+    keys: dict[str, str] = {}
     with engine.begin() as connection:
         for row in rows:
             values = {"first_name": "F", "last_name": "L", "date_joined": JOINED, **row}
             result = connection.execute(table.insert().values(**values))
+            assert result.inserted_primary_key is not None
             keys[row["email"]] = str(result.inserted_primary_key[0])
     return keys
 

@@ -48,9 +48,9 @@ class RecordingHasher(PasswordHasher):
         super().__init__(new_scheme="argon2")
         self.verified: list[str] = []
 
-    def verify(self, password: str, stored_hash: str) -> bool:
+    def verify(self, password: str, stored_hash: str, *, salt: str | None = None) -> bool:
         self.verified.append(stored_hash)
-        return super().verify(password, stored_hash)
+        return super().verify(password, stored_hash, salt=salt)
 
 
 class RecordingFloor(FailureFloor):

@@ -63,7 +63,7 @@ def test_concurrent_first_sign_ins_give_exactly_one_erid_per_user(
     with make_engine(bridge).connect() as connection:
         stored = dict(connection.execute(select(identities.c.user_key, identities.c.erid)).all())
     with make_engine(merchant).connect() as connection:
-        keys = dict(connection.execute(text("select email, id from users")).all())
+        keys: dict[str, int] = dict(connection.execute(text("select email, id from users")).all())
     assert len(stored) == 20
     assert len(set(stored.values())) == 20  # two users never share an ERID
     for email, _, erid in results:

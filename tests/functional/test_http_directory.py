@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -293,7 +293,7 @@ def test_a_wrong_password_answers_exactly_like_an_unknown_login(
     def answer(login: str, password: str) -> bytes:
         response = bridge.post("/rum", data=dr_login_request(login, password), headers=XML)
         assert response.status_code == 200
-        return response.data
+        return response.get_data()
 
     wrong = answer("bob@example.com", "not-bobs")
     unknown = answer("nobody@example.com", "not-bobs")
@@ -385,11 +385,12 @@ def test_a_refused_token_is_unavailable_not_a_failed_login(
 ) -> None:
     users = HttpUserDirectory(base_url=login_api.url, token="not-the-token", timeout=0.5)
     caplog.set_level(logging.DEBUG)
-    for call in (
+    calls: list[Callable[[], object]] = [
         users.ping,
         lambda: users.authenticate("ann@example.com", "ann-pw-1"),
         lambda: users.find_by_login("ann"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(DirectoryUnavailable, match="refused the bridge's credentials"):
             call()
     text = caplog.text

@@ -127,7 +127,8 @@ def _flood_then_sign_in(app: Any, flood: int) -> tuple[list[bytes], list[bytes]]
             )
         response = client.post("/rum", data=body, headers=_XML)
         assert response.status_code == 200, response.status_code
-        return response.data
+        answer: bytes = response.get_data()
+        return answer
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         flooded = list(

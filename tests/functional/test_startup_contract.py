@@ -126,6 +126,7 @@ def test_demo_and_test_modes_may_run_without_rum_credentials(
     client = create_app({**config, "MODE": mode}).test_client()
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.json
+    assert ready.json is not None
     assert ready.json["checks"]["rum_credentials"] == "ok"
 
 
@@ -133,6 +134,7 @@ def test_readyz_is_503_when_the_schema_falls_behind(real_config: dict[str, Any])
     client = create_app(real_config).test_client()
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.json
+    assert ready.json is not None
     assert ready.json["checks"]["bridge_schema"] == "ok"
     engine = make_engine(real_config["DATABASE_URL"])
     with engine.begin() as connection:  # as if restored from a backup older than this release
@@ -140,6 +142,7 @@ def test_readyz_is_503_when_the_schema_falls_behind(real_config: dict[str, Any])
     engine.dispose()
     ready = client.get("/readyz")
     assert ready.status_code == 503
+    assert ready.json is not None
     assert ready.json["checks"]["bridge_schema"] == "unavailable"
 
 

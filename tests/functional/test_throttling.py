@@ -41,7 +41,7 @@ def login(client: FlaskClient, user: str, password: str, shopper_ip: str | None 
         )
     response = client.post("/rum", data=body, headers=XML)
     assert response.status_code == 200
-    return response.data
+    return response.get_data()
 
 
 def test_account_is_throttled_after_five_failures_and_answers_like_a_wrong_password(

@@ -39,7 +39,8 @@ def dr_client(dr_app: Flask) -> FlaskClient:
 
 
 def stats(simulator: SimulatorServer) -> dict[str, Any]:
-    return requests.get(simulator.url + "/_sim/stats", timeout=5).json()
+    found: dict[str, Any] = requests.get(simulator.url + "/_sim/stats", timeout=5).json()
+    return found
 
 
 def faults(simulator: SimulatorServer, **settings: Any) -> None:

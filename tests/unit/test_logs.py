@@ -70,6 +70,7 @@ def test_access_log_has_route_status_duration_and_request_id_never_a_token(
     try:
         auth = {"Authorization": f"Bearer {API_KEY}", "X-Request-Id": "req-123"}
         token = client.post("/v1/sessions", json={"login": "demo@example.com"}, headers=auth)
+        assert token.json is not None
         secret = token.json["token"]
         client.delete(f"/v1/sessions/{secret}?key=query-secret-1", headers=auth)
         client.get(f"/v1/sesions/{secret}")  # a typo: no route, and still no token logged

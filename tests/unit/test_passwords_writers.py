@@ -43,7 +43,7 @@ def test_written_hashes_pass_the_platforms_php_checks() -> None:
             if scheme == "bcrypt" and len(password.encode()) > 72:
                 continue  # bcrypt refuses to write what it would truncate
             stored = hasher.hash_password(password)
-            items.append({"scheme": check, "password": password, "hash": stored})
+            items.append({"scheme": check, "password": password, "hash": stored, "wrong": False})
             wrong = password[:-1] + ("#" if password[-1] != "#" else "!")
             items.append({"scheme": check, "password": wrong, "hash": stored, "wrong": True})
     done = subprocess.run(
