@@ -281,7 +281,7 @@ PRESETS: Final[Mapping[str, Preset]] = {
         last_name_column=None,
         phone_column="PhoneNumber",
         active_column=None,
-        new_password_scheme="aspnet_identity_v3",  # HMAC-SHA512, 100,000 iterations
+        new_password_scheme="aspnet_identity_v3",  # HMAC-SHA512 (ASP.NET Core writes v3)
         create_defaults={
             "Id": "uuid",
             "NormalizedUserName": "login_upper",
