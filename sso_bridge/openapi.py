@@ -16,7 +16,6 @@ from typing import Any, Final
 __all__ = ["OPENAPI_DOCUMENT"]
 
 
-
 def _package_version() -> str:
     try:
         return version("sso-bridge")
@@ -447,4 +446,3 @@ OPENAPI_DOCUMENT: Final[dict[str, Any]] = {
         },
     },
 }
-

@@ -202,6 +202,7 @@ class DirectorySettings(_Table):
                 "blocked_column",
             )
         ]
+        named += [("create_defaults", name, True) for name in self.create_defaults if "." in name]
         return [(name, value, ok) for name, value, ok in named if value]
 
     @field_validator("backend")

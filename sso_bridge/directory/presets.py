@@ -15,7 +15,7 @@ Create-default values ``now``, ``uuid``, ``token32``, ``login``, ``email``, ``lo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 
@@ -63,11 +63,15 @@ class Preset:
             "new_password_scheme": self.new_password_scheme,
             "password_prefer": self.password_prefer,
             "joins": {named(t) or t: join for t, join in self.joins.items()},
-            "create_defaults": dict(self.create_defaults),
+            "create_defaults": {
+                named(name) or name: named(value) if isinstance(value, str) else value
+                for name, value in self.create_defaults.items()
+            },
             "registrations": self.registration_refusal is None,
         }
 
 
+_CAPABILITIES = "{prefix}usermeta[meta_key={prefix}capabilities].meta_value"
 _WORDPRESS = Preset(
     source="WordPress wp-admin/includes/schema.php (wp_users, wp_usermeta)",
     table="{prefix}users",
@@ -87,12 +91,23 @@ _WORDPRESS = Preset(
         "user_url": "",
         "user_activation_key": "",
         "user_status": 0,
+        # The role wp_insert_user gives (the default_role option), as its usermeta rows.
+        _CAPABILITIES: 'a:1:{s:10:"subscriber";b:1;}',
+        "{prefix}usermeta[meta_key={prefix}user_level].meta_value": "0",
+    },
+)
+# WooCommerce registers shoppers with its "customer" role (wc_create_new_customer).
+_WOOCOMMERCE = replace(
+    _WORDPRESS,
+    create_defaults={
+        **_WORDPRESS.create_defaults,
+        _CAPABILITIES: 'a:1:{s:8:"customer";b:1;}',
     },
 )
 
 PRESETS: Final[Mapping[str, Preset]] = {
     "wordpress": _WORDPRESS,
-    "woocommerce": _WORDPRESS,
+    "woocommerce": _WOOCOMMERCE,
     "magento2": Preset(
         source="Magento 2 app/code/Magento/Customer/etc/db_schema.xml (customer_entity)",
         table="{prefix}customer_entity",

@@ -111,6 +111,16 @@ class _SqlUser(DirectoryUser):
 
 
 @dataclass
+class _RelatedRow:
+    """A row a registration writes in a related table, joined to the new user's row."""
+
+    table: str
+    their_column: str
+    our_column: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class _Related:
     """One LEFT JOIN: a related table (or one key/value row of it), and its columns read."""
 
@@ -484,12 +494,15 @@ class SqlUserDirectory:
                     ).scalar_one()
                 else:
                     key_value = connection.execute(statement).lastrowid
-                for link, row in related:
-                    row[link.their_column] = (
-                        key_value if link.our_column == m.key_column else values[link.our_column]
-                    )
+                for related_row in related:
+                    row = {
+                        **related_row.values,
+                        related_row.their_column: key_value
+                        if related_row.our_column == m.key_column
+                        else values[related_row.our_column],
+                    }
                     connection.execute(
-                        table(str(link.reference.table), *(column(name) for name in row))
+                        table(related_row.table, *(column(name) for name in row))
                         .insert()
                         .values(row)
                     )
@@ -504,16 +517,35 @@ class SqlUserDirectory:
             raise DirectoryUnavailable("created user could not be read back")
         return created
 
-    def _new_row(
-        self, new_user: NewUser
-    ) -> tuple[dict[str, Any], list[tuple[_Related, dict[str, Any]]]]:
+    def _new_row(self, new_user: NewUser) -> tuple[dict[str, Any], list[_RelatedRow]]:
         """The user table's values for ``new_user``, and the related tables' rows (their join
-        column is filled once the user row has its key)."""
+        column is filled once the user row has its key). Create defaults may name related
+        columns too (WordPress's ``wp_capabilities`` usermeta row)."""
         m = self._mapping
         login = new_user.login or new_user.email
-        values: dict[str, Any] = {
-            name: _default_value(value, new_user) for name, value in m.create_defaults.items()
-        }
+        values: dict[str, Any] = {}
+        related: dict[tuple[str, str | None, str | None], _RelatedRow] = {}
+
+        def put_related(table_name: str, ref: ColumnRef, value: Any) -> None:
+            join = parse_join(m.joins[table_name])
+            if join.ours != m.key_column and join.ours not in values:
+                # Nothing to join the related row on before the insert: refuse, write nothing.
+                raise RegistrationClosed("Registration is not supported by this shop's user table")
+            row = related.setdefault(
+                (table_name, ref.key, ref.value),
+                _RelatedRow(table=table_name, their_column=join.theirs, our_column=join.ours),
+            )
+            if ref.key is not None:
+                row.values[ref.key] = ref.value
+            row.values[ref.column] = value
+
+        later: list[tuple[str, ColumnRef, Any]] = []
+        for name, value in m.create_defaults.items():
+            ref = parse_reference(name)
+            if ref.table is None:
+                values[name] = _default_value(value, new_user)
+            else:
+                later.append((ref.table, ref, _default_value(value, new_user)))
         values[m.password_column] = self._hasher.hash_password(new_user.password)
         if m.salt_column:
             values[m.salt_column] = ""  # the written formats carry their salt
@@ -533,7 +565,6 @@ class SqlUserDirectory:
         if m.blocked_column:
             given.setdefault(m.blocked_column, False)
         flags = {m.active_column, m.blocked_column, *m.login_columns}
-        related: dict[int, dict[str, Any]] = {}
         for name, value in given.items():
             ref = self._parsed[name]
             if ref.table is None:
@@ -541,25 +572,11 @@ class SqlUserDirectory:
                 # and, for login and flag columns, wins over the bridge's own choice.
                 if name not in values or (value is not None and name not in flags):
                     values[name] = value
-                continue
-            if value is None:
-                continue
-            index = next(
-                i
-                for i, link in enumerate(self._related)
-                if (link.reference.table, link.reference.key, link.reference.value)
-                == (ref.table, ref.key, ref.value)
-            )
-            link = self._related[index]
-            if link.our_column != m.key_column and link.our_column not in values:
-                # Nothing to join the related row on before the insert: refuse, write nothing.
-                raise RegistrationClosed("Registration is not supported by this shop's user table")
-            row = related.setdefault(index, {})
-            if link.reference.key is not None:
-                row[link.reference.key] = link.reference.value
-            row[ref.column] = value
-        rows = [(self._related[index], row) for index, row in sorted(related.items())]
-        return values, rows
+            elif value is not None:
+                later.append((ref.table, ref, value))
+        for table_name, ref, value in later:
+            put_related(table_name, ref, value)
+        return values, list(related.values())
 
     def ping(self) -> None:
         try:

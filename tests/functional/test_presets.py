@@ -1097,7 +1097,7 @@ def _key_of(connection: Any, target: Writable) -> Any:
     ).scalar_one()
 
 
-def test_wordpress_registration_writes_the_names_as_usermeta(
+def test_wordpress_registration_writes_the_names_and_the_role_as_usermeta(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     client, url = shop(BY_PRESET["woocommerce"], request, tmp_path)
@@ -1114,7 +1114,13 @@ def test_wordpress_registration_writes_the_names_as_usermeta(
                 )
             ).all()
         )
-    assert meta == {"first_name": "Nia", "last_name": "Ode"}
+    assert meta == {
+        "first_name": "Nia",
+        "last_name": "Ode",
+        # WooCommerce's customer role, serialised as wp_insert_user stores roles.
+        "wp_capabilities": 'a:1:{s:8:"customer";b:1;}',
+        "wp_user_level": "0",
+    }
     profile = rum(client, profile_request(login="new@shop.test"))
     assert leaf(profile, "userInfo/firstName") == "Nia"
 

@@ -86,6 +86,11 @@ def test_the_prefix_replaces_the_platform_s_default_everywhere() -> None:
     assert shop.joins == {"shop7_usermeta": "user_id=ID"}
     assert shop.last_name_column == "shop7_usermeta[meta_key=last_name].meta_value"
     assert directory(PRESET="wordpress", TABLE_PREFIX="shop7_", TABLE="users").table == "users"
+    # The role usermeta row's key carries the prefix too (wp_capabilities, shop7_capabilities).
+    role = "shop7_usermeta[meta_key=shop7_capabilities].meta_value"
+    assert shop.create_defaults[role] == 'a:1:{s:10:"subscriber";b:1;}'
+    woo = directory(PRESET="woocommerce", TABLE_PREFIX="shop7_")
+    assert woo.create_defaults[role] == 'a:1:{s:8:"customer";b:1;}'
 
 
 def test_unknown_preset_is_one_line_listing_the_presets() -> None:
