@@ -120,17 +120,6 @@ class _RelatedRow:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Related:
-    """One LEFT JOIN: a related table (or one key/value row of it), and its columns read."""
-
-    alias: FromClause
-    on: Any
-    reference: ColumnRef
-    their_column: str
-    our_column: str
-
-
 class SqlUserDirectory:
     def __init__(
         self,
@@ -150,68 +139,58 @@ class SqlUserDirectory:
         self._integer_key: bool | None = None
         self._binary_key = False
         self._calibration_lock = threading.Lock()
-        self._references = [
-            name
-            for name in (
-                mapping.key_column,
-                mapping.password_column,
-                mapping.salt_column,
-                *mapping.login_columns,
-                mapping.email_column,
-                mapping.first_name_column,
-                mapping.last_name_column,
-                mapping.active_column,
-                mapping.blocked_column,
-                mapping.phone_column,
-                mapping.locale_column,
-            )
-            if name
-        ]
-        parsed = {name: parse_reference(name) for name in dict.fromkeys(self._references)}
-        own = sorted({ref.column for ref in parsed.values() if not ref.related})
-        for theirs_ours in mapping.joins.values():
-            join = parse_join(theirs_ours)
-            if join.ours not in own:
-                own.append(join.ours)
-        self._table: TableClause = table(mapping.table, *(column(name) for name in own))
-        # Each reference: its column in the user table or in its related table's alias.
-        self._columns: dict[str, ColumnElement[Any]] = {}
-        self._related: list[_Related] = []
-        source: FromClause = self._table
-        aliases: dict[tuple[str, str | None, str | None], _Related] = {}
+        references = (
+            mapping.key_column,
+            mapping.password_column,
+            mapping.salt_column,
+            *mapping.login_columns,
+            mapping.email_column,
+            mapping.first_name_column,
+            mapping.last_name_column,
+            mapping.active_column,
+            mapping.blocked_column,
+            mapping.phone_column,
+            mapping.locale_column,
+        )
+        self._parsed = {name: parse_reference(name) for name in dict.fromkeys(references) if name}
+        own = {ref.column for ref in self._parsed.values() if ref.table is None}
+        own |= {parse_join(join).ours for join in mapping.joins.values()}
+        self._table: TableClause = table(mapping.table, *(column(name) for name in sorted(own)))
+        self._columns, source = self._joined()
+        # Labels, not the references themselves: a reference may be longer than an identifier.
+        self._labels = {name: f"c{index}" for index, name in enumerate(self._columns)}
+        self._profile_query = select(
+            *(self._columns[name].label(label) for name, label in self._labels.items())
+        ).select_from(source)
+
+    def _joined(self) -> tuple[dict[str, ColumnElement[Any]], FromClause]:
+        """Each reference's column (in the user table or its related table's alias), and the
+        user table LEFT JOINed to one alias per related table (per key/value row)."""
+        m = self._mapping
         wanted: dict[tuple[str, str | None, str | None], set[str]] = {}
-        for ref in parsed.values():
+        for ref in self._parsed.values():
             if ref.table is not None:
                 wanted.setdefault((ref.table, ref.key, ref.value), set()).add(ref.column)
+        source: FromClause = self._table
+        aliases: dict[tuple[str, str | None, str | None], FromClause] = {}
         for (table_name, key, value), names in sorted(wanted.items(), key=str):
-            join = parse_join(mapping.joins[table_name])
-            their = {join.theirs, *names, *([key] if key else [])}
-            alias = table(table_name, *(column(name) for name in sorted(their))).alias(
+            join = parse_join(m.joins[table_name])
+            read = {join.theirs, *names, *([key] if key else [])}
+            alias = table(table_name, *(column(name) for name in sorted(read))).alias(
                 f"r{len(aliases)}"
             )
             on = alias.c[join.theirs] == self._table.c[join.ours]
             if key is not None:
                 on = and_(on, alias.c[key] == value)
-            related = _Related(
-                alias=alias,
-                on=on,
-                reference=ColumnRef(column="", table=table_name, key=key, value=value),
-                their_column=join.theirs,
-                our_column=join.ours,
-            )
-            aliases[(table_name, key, value)] = related
-            self._related.append(related)
+            aliases[(table_name, key, value)] = alias
             source = source.outerjoin(alias, on)
-        for name, ref in parsed.items():
-            if ref.table is None:
-                self._columns[name] = self._table.c[ref.column]
-            else:
-                self._columns[name] = aliases[(ref.table, ref.key, ref.value)].alias.c[ref.column]
-        self._parsed = parsed
-        self._labels = {name: f"c{index}" for index, name in enumerate(self._columns)}
-        self._profile_query = select(
-            *(self._columns[name].label(label) for name, label in self._labels.items())
-        ).select_from(source)
+        columns: dict[str, ColumnElement[Any]] = {
+            name: self._table.c[ref.column]
+            if ref.table is None
+            else aliases[(ref.table, ref.key, ref.value)].c[ref.column]
+            for name, ref in self._parsed.items()
+        }
+        return columns, source
 
     @property
     def engine(self) -> Engine:
