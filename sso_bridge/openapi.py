@@ -16,6 +16,7 @@ from typing import Any, Final
 __all__ = ["OPENAPI_DOCUMENT"]
 
 
+
 def _package_version() -> str:
     try:
         return version("sso-bridge")
@@ -446,3 +447,4 @@ OPENAPI_DOCUMENT: Final[dict[str, Any]] = {
         },
     },
 }
+

@@ -103,11 +103,13 @@ def _unknown_scheme(exc: NoSuchModuleError) -> str:
 
 def _settings(exc: SettingsError) -> str:
     problems = "; ".join(exc.problems)
-    return f'configuration: {problems}. Correct these settings (README "Configuration")'
+    return f"configuration: {problems}. Correct these settings (README \"Configuration\")"
 
 
 def _toml(exc: tomllib.TOMLDecodeError) -> str:
-    return f"configuration file: not valid TOML ({exc}). Fix the file named by SSO_BRIDGE_CONFIG"
+    return (
+        f"configuration file: not valid TOML ({exc}). Fix the file named by SSO_BRIDGE_CONFIG"
+    )
 
 
 def _os_error(exc: OSError) -> str:

@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     token_encryption_keys: StringList = secret(())
     token_safety_margin: Int = Field(default=60, ge=0)
     token_refresh_fraction: Float = Field(default=0.5, ge=0.05)
-    private_stores: Annotated[tuple[PrivateStoreRule, ...], BeforeValidator(configured_rules)] = ()
+    private_stores: Annotated[
+        tuple[PrivateStoreRule, ...], BeforeValidator(configured_rules)
+    ] = ()
     log_level: Text = "INFO"
     login_concurrency: Int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     login_queue_seconds: Float = Field(default=1.0, ge=0.0)

@@ -55,7 +55,9 @@ class Schema:
             elif key == "PRIVATE_STORES" and isinstance(value, list):
                 for index, rule in enumerate(value):
                     if isinstance(rule, Mapping):
-                        yield from ((key, index, name) for name in rule if not self._rule_key(name))
+                        yield from (
+                            (key, index, name) for name in rule if not self._rule_key(name)
+                        )
 
     def _rule_key(self, name: str) -> bool:
         return name in self.rule_keys or name in {_snake(key) for key in self.rule_keys}

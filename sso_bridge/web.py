@@ -126,10 +126,9 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
 
 
 def _chunked(environ: dict[str, Any]) -> bool:
-    return (
-        bool(environ.get("wsgi.input_terminated"))
-        or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    )
+    return bool(environ.get("wsgi.input_terminated")) or "chunked" in environ.get(
+        "HTTP_TRANSFER_ENCODING", ""
+    ).lower()
 
 
 def _close_unless_body_read(response: Response) -> Response:

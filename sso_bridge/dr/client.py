@@ -655,9 +655,8 @@ class CommerceClient:
         """Is DR's token endpoint reachable? Any HTTP answer below 500 counts (a GET there is
         refused by design); no credentials are sent and nothing is minted."""
         try:
-            response = self._session.get(
-                self._base_url + "/oauth20/token", timeout=(timeout, timeout), allow_redirects=False
-            )
+            response = self._session.get(self._base_url + "/oauth20/token",
+                                         timeout=(timeout, timeout), allow_redirects=False)
         except requests.RequestException as exc:
             raise DrUnavailable(type(exc).__name__) from None
         if response.status_code >= 500:

@@ -147,7 +147,9 @@ class PrivateStoreAuthorizer:
         except Exception:
             log.exception("renewing a cached purchase-plan search failed")
 
-    def _search(self, cache_key: str, access: dict[str, str], access_token: str) -> list[PlanGrant]:
+    def _search(
+        self, cache_key: str, access: dict[str, str], access_token: str
+    ) -> list[PlanGrant]:
         plans = self._client.search_purchase_plans(access_token, **access)
         found = [[plan.id, plan.target_market_id] for plan in plans if plan.id]
         with contextlib.suppress(StoreUnavailable):

@@ -150,7 +150,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             conn, data, time.monotonic() + timeout, idle and not data, limits.max_body
         )
         try:
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, incoming))
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._readable, incoming)
+            )
         except (OSError, ValueError):  # the peer is already gone
             self._close(conn)
             return
