@@ -34,7 +34,6 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.sql.sqltypes import _Binary
 
 from sso_bridge.canonical import canonical
 from sso_bridge.directory.base import (
@@ -72,6 +71,14 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _python_type(column_type: Any) -> type | None:
+    try:
+        found: type = column_type.python_type
+    except (AttributeError, NotImplementedError):
+        return None  # a dialect-specific type SQLAlchemy cannot map
+    return found
+
+
 def _salt(value: Any) -> str | None:
     """A salt column's value for the hasher; empty means none (self-salted hashes clear it)."""
     text = _text(value)
@@ -79,9 +86,12 @@ def _salt(value: Any) -> str | None:
 
 
 def _slug(login: str) -> str:
-    """WordPress's user_nicename: sanitize_title(user_login), 50 characters at most."""
-    slug = re.sub(r"[^a-z0-9_-]+", "-", login.lower()).strip("-")
-    return slug[:50] or uuid.uuid4().hex[:12]
+    """WordPress's user_nicename: sanitize_title_with_dashes(user_login[:50]) for ASCII logins
+    (dots and spaces become dashes, other characters go); WordPress de-duplicates it with
+    suffixes, which only its author pages use."""
+    slug = re.sub(r"[^a-z0-9 _-]", "", login[:50].lower().replace(".", "-"))
+    slug = re.sub(r"-+", "-", re.sub(r"\s+", "-", slug)).strip("-")
+    return slug or uuid.uuid4().hex[:12]
 
 
 def _default_value(value: Any, new_user: NewUser) -> Any:
@@ -325,7 +335,7 @@ class SqlUserDirectory:
                 raise DirectoryUnavailable(type(exc).__name__) from exc
             types = {c["name"]: c["type"] for c in columns}
             key_type = types.get(self._mapping.key_column)
-            self._binary_key = isinstance(key_type, _Binary)
+            self._binary_key = _python_type(key_type) is bytes
             self._integer_key = isinstance(key_type, Integer)
         if self._binary_key:
             try:

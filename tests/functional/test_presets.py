@@ -2,8 +2,8 @@
 
 Each case builds the platform's user table with the column names of the platform's schema
 (named beside it; only the columns' names, types and NOT NULL/defaults, none of its code), in a
-fresh database: WordPress and Magento 2 on MariaDB, Django on PostgreSQL, the rest on SQLite.
-Users carry hashes made by the platforms' own code (tests/vectors/php.json, named by source) or,
+fresh database: WordPress, Magento 2 and Shopware 6 on MariaDB, Django on PostgreSQL, the rest
+on SQLite. Users carry hashes made by the platforms' own code (tests/vectors/php.json, named by source) or,
 for Django and ASP.NET Identity, by Django's make_password and ASP.NET Core's published test
 vectors. The bridge gets only DIRECTORY__URL and DIRECTORY__PRESET (and PrestaShop 1.6's pepper).
 """
@@ -670,7 +670,7 @@ PLATFORMS = [
     ),
     Platform(
         "shopware6",
-        "sqlite",
+        "mariadb",
         SHOPWARE6_DDL,
         [
             (
@@ -1000,7 +1000,7 @@ WRITABLE = [
         lambda pw, h: php_accepts("wordpress", pw, h),
         {
             "user_login": "new@shop.test",
-            "user_nicename": "new-shop-test",
+            "user_nicename": "newshop-test",
             "display_name": "new@shop.test",
         },
     ),
@@ -1152,3 +1152,16 @@ def test_read_only_presets_refuse_registrations_and_write_nothing(
     assert leaf(answer, "errorCode") == "8"
     assert leaf(answer, "errorMessage") == "Registration is not supported by this shop's user table"
     assert count() == before
+
+
+def test_shopware6_binary_ids_travel_as_hex_and_find_the_row_again(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    client, _ = shop(BY_PRESET["shopware6"], request, tmp_path)
+    signed_in = rum(client, dr_login_request("ann@shop.test", UNICODE_PW))
+    erid = leaf(signed_in, "userKey/externalReferenceID")
+    assert erid
+    # GetUserRequest by ERID looks the user up by its key: BINARY(16) compared as bytes.
+    by_erid = rum(client, profile_request(erid=erid, root="GetUserRequest"))
+    assert leaf(by_erid, "userInfo/email") == "ann@shop.test"
+    assert leaf(by_erid, "userInfo/firstName") == "Ann"
