@@ -5,7 +5,8 @@ Each case builds the platform's user table with the column names of the platform
 fresh database: WordPress, Magento 2 and Shopware 6 on MariaDB, Django on PostgreSQL, the rest
 on SQLite. Users carry hashes made by the platforms' own code (tests/vectors/php.json, named by
 source) or, for Django and ASP.NET Identity, by Django's make_password and ASP.NET Core's
-published test vectors. The bridge gets only DIRECTORY__URL and DIRECTORY__PRESET (and PrestaShop 1.6's pepper).
+published test vectors. The bridge gets only DIRECTORY__URL and DIRECTORY__PRESET (and
+PrestaShop 1.6's pepper).
 """
 
 from __future__ import annotations
