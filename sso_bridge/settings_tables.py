@@ -150,6 +150,16 @@ class DirectorySettings(_Table):
             )
         return value
 
+    @field_validator("upgrade_hashes")
+    @classmethod
+    def _upgrade_readable(cls, value: bool, info: ValidationInfo) -> bool:
+        preset = PRESETS.get(info.data.get("preset") or "")
+        if value and preset is not None and preset.upgrade_refusal:
+            raise problem(
+                f"must stay off for preset {info.data['preset']}: {preset.upgrade_refusal}"
+            )
+        return value
+
     @field_validator("password_prefer")
     @classmethod
     def _prefer(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ class Preset:
     joins: Mapping[str, str] = field(default_factory=dict)
     create_defaults: Mapping[str, Any] = field(default_factory=dict)
     registration_refusal: str | None = None  # why registrations are off; None: they work
+    upgrade_refusal: str | None = None  # why the platform could not read an upgraded hash
 
     def settings(self, prefix: str) -> dict[str, Any]:
         """The directory settings this preset gives, table names under ``prefix``."""
@@ -219,6 +220,8 @@ PRESETS: Final[Mapping[str, Preset]] = {
         new_password_scheme="bcrypt",  # unused: read-only
         registration_refusal="Shopware 5 customers need address rows (s_user_addresses) and "
         "a customer number",
+        upgrade_refusal="Shopware 5 picks its verifier from the encoder column, which an "
+        "upgrade does not rewrite",
     ),
     "prestashop": Preset(
         source="PrestaShop install/data/db_structure.sql (ps_customer)",
@@ -283,6 +286,7 @@ PRESETS: Final[Mapping[str, Preset]] = {
         new_password_scheme="bcrypt",  # unused: read-only
         registration_refusal="OpenCart 3 checks only its salted SHA-1 (40 characters), "
         "which the bridge does not write",
+        upgrade_refusal="OpenCart 3 checks only its salted SHA-1 (40 characters)",
     ),
     "aspnet_identity": Preset(
         source="ASP.NET Core Identity EF migration 00000000000000_CreateIdentitySchema.cs "

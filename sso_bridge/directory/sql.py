@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from sso_bridge.canonical import canonical
 from sso_bridge.directory.base import (
@@ -441,7 +441,9 @@ class SqlUserDirectory:
             with self._engine.begin() as connection:
                 connection.execute(statement)
             log.info("upgraded a legacy password hash", extra={"user_key": user.key})
-        except (OperationalError, InterfaceError) as exc:
+        except DBAPIError as exc:
+            # Any refusal (unavailable, or a column too narrow for the new format): the sign-in
+            # it follows has succeeded all the same.
             log.warning("password hash upgrade skipped: %s", type(exc).__name__)
 
     def warm_up(self) -> None:
