@@ -12,8 +12,11 @@ PrestaShop 1.6's pepper).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import shutil
+import struct
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -978,6 +981,18 @@ def php_accepts(scheme: str, password: str, stored: str) -> bool:
     return bool(json.loads(done.stdout)[0])
 
 
+def aspnet_v3_accepts(password: str, stored: str) -> bool:
+    """ASP.NET Core's PasswordHasher.VerifyHashedPasswordV3, from its documented layout (no .NET
+    here): 0x01, PRF (1 = HMAC-SHA256, 2 = HMAC-SHA512), iterations and salt length as big-endian
+    uint32, salt, subkey; PBKDF2 by hashlib, independently of the bridge's verifier."""
+    blob = base64.b64decode(stored)
+    prf, iterations, salt_length = struct.unpack(">III", blob[1:13])
+    salt, subkey = blob[13 : 13 + salt_length], blob[13 + salt_length :]
+    digest = {1: "sha256", 2: "sha512"}[prf]
+    made = hashlib.pbkdf2_hmac(digest, password.encode(), salt, iterations, len(subkey))
+    return blob[0] == 1 and hmac.compare_digest(made, subkey)
+
+
 def django_accepts(password: str, stored: str) -> bool:
     return bool(django_hashers.check_password(password, stored))
 
@@ -988,7 +1003,7 @@ class Writable:
     table: str
     key: str
     password_column: str
-    check: Callable[[str, str], bool] | None  # the platform's own check, where it runs here
+    check: Callable[[str, str], bool]  # the platform's own check (ASP.NET: its format, rebuilt)
     expect: dict[str, Any] = field(default_factory=dict)  # columns the platform needs set
 
 
@@ -1042,7 +1057,7 @@ WRITABLE = [
         "AspNetUsers",
         "Id",
         "PasswordHash",
-        None,  # no .NET here: ASP.NET Core's own vectors prove the verifier, which reads it back
+        lambda pw, h: aspnet_v3_accepts(pw, h),
         {
             "NormalizedEmail": "NEW@SHOP.TEST",
             "NormalizedUserName": "NEW@SHOP.TEST",
@@ -1084,9 +1099,8 @@ def test_registration_writes_a_row_the_platform_accepts(
     for name, value in target.expect.items():
         assert row[name] == value, name
     stored = str(row[target.password_column])
-    if target.check is not None:
-        assert target.check(password, stored)
-        assert not target.check(wrong(password), stored)
+    assert target.check(password, stored)
+    assert not target.check(wrong(password), stored)
     assert signs_in(client, "new@shop.test", password)
     assert not signs_in(client, "new@shop.test", wrong(password))
 
@@ -1166,3 +1180,9 @@ def test_shopware6_binary_ids_travel_as_hex_and_find_the_row_again(
     by_erid = rum(client, profile_request(erid=erid, root="GetUserRequest"))
     assert leaf(by_erid, "userInfo/email") == "ann@shop.test"
     assert leaf(by_erid, "userInfo/firstName") == "Ann"
+
+
+def test_the_rebuilt_aspnet_check_accepts_asp_net_core_s_own_vector() -> None:
+    # ASPNET_TEST's V3_SHA512_100000iter_128salt_256subkey: the check above is ASP.NET's.
+    assert aspnet_v3_accepts("my password", ASPNET_V3)
+    assert not aspnet_v3_accepts("my passwore", ASPNET_V3)
