@@ -190,8 +190,7 @@ PRESETS: Final[Mapping[str, Preset]] = {
         create_defaults={"name": "login", "created_at": "now", "updated_at": "now"},
     ),
     "shopware6": Preset(
-        source="Shopware 6 src/Core/Migration/V6_3/Migration1536233560BasicData.php and "
-        "Migration1536232810Customer.php (customer)",
+        source="Shopware 6 src/Core/Migration/V6_3/Migration1536232960Customer.php (customer)",
         table="{prefix}customer",
         key_column="id",
         login_columns=("email",),

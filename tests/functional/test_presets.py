@@ -261,7 +261,7 @@ LARAVEL_DDL = [
 ]
 LARAVEL_ROW = "INSERT INTO users (name, email, password) VALUES ('Ann Lee', :mail, :hash)"
 
-# Shopware 6 src/Core/Migration/V6_3/Migration1536232810Customer.php: customer (its NOT NULL
+# Shopware 6 src/Core/Migration/V6_3/Migration1536232960Customer.php: customer (its NOT NULL
 # foreign keys kept as plain binary columns).
 SHOPWARE6_DDL = [
     """CREATE TABLE customer (
