@@ -139,7 +139,11 @@ def build_directory(settings: Settings) -> UserDirectory:
     return SqlUserDirectory(
         engine=make_engine(settings.directory.url),
         mapping=settings.directory,
-        hasher=PasswordHasher(new_scheme=settings.directory.new_password_scheme),
+        hasher=PasswordHasher(
+            new_scheme=settings.directory.new_password_scheme,
+            pepper=settings.directory.pepper,
+            prefer=settings.directory.password_prefer,
+        ),
         gate=VerificationGate(limit=settings.login_concurrency, wait=settings.login_queue_seconds),
         upgrade_hashes=settings.directory.upgrade_hashes,
     )

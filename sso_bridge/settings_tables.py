@@ -26,12 +26,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from sso_bridge import settings_types as checks
+from sso_bridge.directory.mapping import parse_join, reference_problem
+from sso_bridge.directory.presets import PRESETS, preset_names
 from sso_bridge.settings_types import (
     Column,
     Flag,
     Float,
     LoginColumns,
     OptionalText,
+    StringList,
+    StringMap,
     Text,
     ValueMap,
     problem,
@@ -67,17 +71,28 @@ class DirectorySettings(_Table):
     url: Annotated[str, BeforeValidator(lambda v: "" if v is None else v)] = secret_url(
         "", validate_default=True
     )  # may embed a database password
+    # A platform's table layout in one word (sso_bridge/directory/presets.py); every setting
+    # given explicitly wins over the preset's value.
+    preset: OptionalText = None
+    # Replaces the preset's default prefix (wp_, ps_, oc_; Joomla's is chosen at install).
+    table_prefix: OptionalText = Field(default=None, validate_default=True)
     table: Text = "users"
     key_column: Text = "id"
     login_columns: LoginColumns = ("email",)
     password_column: Text = "password"  # noqa: S105 (a column name)
+    salt_column: Column = None  # a per-row salt kept beside the hash (OpenCart, ASP.NET)
     email_column: Column = "email"
     first_name_column: Column = "first_name"
     last_name_column: Column = "last_name"
     active_column: Column = "active"
+    blocked_column: Column = None  # true means the account may not sign in (Joomla's block)
     phone_column: Column = None
     locale_column: Column = None
+    joins: StringMap = Field(default_factory=dict)  # related table: "their_col=our_col"
     new_password_scheme: Text = "argon2"  # noqa: S105 (a hash scheme)
+    password_prefer: StringList = ()  # schemes tried first where hash shapes coincide
+    pepper: OptionalText = secret(None)  # a site-wide secret in every hash (PrestaShop 1.6)
+    registrations: Flag = True  # False: CreateUserProfileRequest is refused, nothing written
     upgrade_hashes: Flag = False
     create_defaults: ValueMap = Field(default_factory=dict)
     api_url: OptionalText = secret_url(None, validate_default=True)  # may embed credentials
@@ -85,6 +100,120 @@ class DirectorySettings(_Table):
     api_username: OptionalText = None
     api_password: OptionalText = secret(None)
     api_timeout: Float = Field(default=2.0, ge=0.05)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        # Runs on the raw input, so a preset fills only what the operator left out and the
+        # usual checks then run on the merged values.
+        if not isinstance(data, Mapping):
+            return data
+        data = any_case(cls, data)
+        preset = PRESETS.get(str(data.get("preset") or "").strip().lower())
+        if preset is None:
+            return data  # no preset, or an unknown one (named by the field's check)
+        prefix = data.get("table_prefix")
+        given = {
+            key
+            for key, value in data.items()
+            if value is not None and (value != "" or key in _SWITCHES)
+        }
+        if prefix is None or prefix == "":
+            prefix = preset.prefix or ""
+        filled = {
+            key: value for key, value in preset.settings(str(prefix)).items() if key not in given
+        }
+        return {**filled, **data, **{key: filled[key] for key in filled if key in data}}
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if value not in PRESETS:
+            raise problem(f"is not a preset; choose one of {preset_names()}")
+        return value
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "preset" not in info.data:
+            return value  # the preset itself is wrong, and named
+        name = info.data["preset"]
+        if value is not None and not name:
+            raise problem("applies to a preset's tables; without PRESET, set TABLE in full")
+        preset = PRESETS.get(name or "")
+        if preset is not None and preset.prefix is None and value is None:
+            raise problem(
+                f"is required for preset {name} (the prefix its installer chose, e.g. abcde_)"
+            )
+        return value
+
+    @field_validator("upgrade_hashes")
+    @classmethod
+    def _upgrade_readable(cls, value: bool, info: ValidationInfo) -> bool:
+        preset = PRESETS.get(info.data.get("preset") or "")
+        if value and preset is not None and preset.upgrade_refusal:
+            raise problem(
+                f"must stay off for preset {info.data['preset']}: {preset.upgrade_refusal}"
+            )
+        return value
+
+    @field_validator("password_prefer")
+    @classmethod
+    def _prefer(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from sso_bridge.directory.passwords import PasswordHasher
+
+        try:
+            PasswordHasher(prefer=value)
+        except ValueError as exc:
+            raise problem(str(exc)) from None
+        return value
+
+    @field_validator("joins")
+    @classmethod
+    def _joins(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for join in value.values():
+            try:
+                parse_join(join)
+            except ValueError as exc:
+                raise problem(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> DirectorySettings:
+        joins = self.joins
+        found = [
+            (name, reason)
+            for name, reference, related_ok in self._references_named()
+            if (reason := reference_problem(reference, joins, related_ok=related_ok))
+        ]
+        checks.raise_all(None, found)
+        return self
+
+    def _references_named(self) -> list[tuple[str, str, bool]]:
+        """(setting, column reference, may it name a related table's column)."""
+        named = [
+            ("key_column", self.key_column, False),
+            ("password_column", self.password_column, False),
+            ("salt_column", self.salt_column, False),
+        ]
+        named += [("login_columns", column, True) for column in self.login_columns]
+        named += [
+            (name, getattr(self, name), True)
+            for name in (
+                "email_column",
+                "first_name_column",
+                "last_name_column",
+                "phone_column",
+                "locale_column",
+                "active_column",
+                "blocked_column",
+            )
+        ]
+        named += [("create_defaults", name, True) for name in self.create_defaults if "." in name]
+        return [(name, value, ok) for name, value, ok in named if value]
 
     @field_validator("backend")
     @classmethod
@@ -156,6 +285,20 @@ def _credential_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 _CREDENTIALS = ("api_token", "api_username", "api_password")
+
+# Optional columns: an empty value switches the column off, so it overrides a preset too.
+_SWITCHES = frozenset(
+    {
+        "salt_column",
+        "email_column",
+        "first_name_column",
+        "last_name_column",
+        "active_column",
+        "blocked_column",
+        "phone_column",
+        "locale_column",
+    }
+)
 
 
 class PasswordEncryptionSettings(_Table):

@@ -24,6 +24,11 @@ class EmailTaken(Exception):
     """A create was refused because the email already belongs to an account."""
 
 
+class RegistrationClosed(Exception):
+    """This directory does not take registrations (its platform's accounts need more than one
+    row); the message is for DR, nothing was written."""
+
+
 class AmbiguousLogin(Exception):
     """More than one account matches a login: refusing is safer than signing in the wrong one."""
 

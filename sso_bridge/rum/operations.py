@@ -25,6 +25,7 @@ from sso_bridge.directory.base import (
     DirectoryUser,
     EmailTaken,
     NewUser,
+    RegistrationClosed,
     UserDirectory,
 )
 from sso_bridge.directory.gate import VerificationBusy
@@ -420,6 +421,9 @@ class RumService:
             except EmailTaken:
                 self._registrations.release(claim)
                 return self._failure(name, EMAIL_USED)
+            except RegistrationClosed as exc:
+                self._registrations.release(claim)
+                return self._failure(name, (REGISTRATION_REFUSED, str(exc)))
             except ClaimLost:
                 # The lease could not be renewed in time and another request took the claim
                 # over; the insert was rolled back. DR's retry finds that request's account.
