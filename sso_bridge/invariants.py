@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnClause, Connection, Engine, column, func, select, table
+from sqlalchemy import ColumnClause, Connection, Engine, Select, column, func, select, table
 
 from sso_bridge.canonical import canonical
+from sso_bridge.directory.mapping import parse_join, parse_reference
 from sso_bridge.schema import identities
 from sso_bridge.settings import DirectorySettings
 
@@ -93,10 +94,7 @@ def _duplicates(connection: Connection, mapping: DirectorySettings, name: str) -
     form (what sign-in and registration compare: NFKC, casefold, accents folded), so that
     ``straße`` and ``STRASSE`` count as the same login, as sign-in treats them. SQL cannot
     compute that form, so the column is streamed and grouped here (one dict entry per row)."""
-    key: ColumnClause[Any] = column(mapping.key_column)
-    value: ColumnClause[Any] = column(name)
-    users = table(mapping.table, key, value)
-    query = select(value, key).select_from(users).where(value.is_not(None))
+    query = _login_values(mapping, name)
     rows = connection.execution_options(stream_results=True, yield_per=10_000).execute(query)
     pairs = ((canonical(str(row[0]).strip()), row[1]) for row in rows)
     what = (
@@ -105,6 +103,32 @@ def _duplicates(connection: Connection, mapping: DirectorySettings, name: str) -
         else f"ambiguous logins in column {name}"
     )
     return Finding(what, _groups((login, user) for login, user in pairs if login))
+
+
+def _login_values(mapping: DirectorySettings, name: str) -> Select[Any]:
+    """(value, user key) of every row with a ``name`` value; ``name`` may be a column of a
+    related table (``aspnet_Users.UserName``, ``wp_usermeta[meta_key=nickname].meta_value``),
+    joined as the directory joins it."""
+    ref = parse_reference(name)
+    key: ColumnClause[Any] = column(mapping.key_column)
+    if not ref.related:
+        value: ColumnClause[Any] = column(ref.column)
+        users = table(mapping.table, key, value)
+        return select(value, key).select_from(users).where(value.is_not(None))
+    assert ref.table is not None  # related
+    join = parse_join(mapping.joins[ref.table])
+    ours: ColumnClause[Any] = column(join.ours)
+    users = table(mapping.table, key, ours) if join.ours != mapping.key_column else table(
+        mapping.table, key
+    )
+    wanted = {ref.column, join.theirs, *([ref.key] if ref.key else [])}
+    other = table(ref.table, *(column(c) for c in wanted))
+    query = (
+        select(other.c[ref.column], users.c[mapping.key_column])
+        .select_from(users.join(other, other.c[join.theirs] == users.c[join.ours]))
+        .where(other.c[ref.column].is_not(None))
+    )
+    return query.where(other.c[ref.key] == ref.value) if ref.key else query
 
 
 def merchant_findings(engine: Engine, mapping: DirectorySettings) -> tuple[Finding, list[Finding]]:

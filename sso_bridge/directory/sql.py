@@ -575,18 +575,3 @@ class SqlUserDirectory:
                 connection.execute(select(1))
         except (OperationalError, InterfaceError) as exc:
             raise DirectoryUnavailable(type(exc).__name__) from exc
-
-    def password_samples(self, limit: int) -> list[tuple[str, str | None]]:
-        """Up to `limit` (hash, salt column value) pairs of rows with a password, for doctor.
-
-        Placeholder: the salt column arrives with the presets branch, which replaces this
-        method; until then the salt is always None.
-        """
-        password = self._columns[self._mapping.password_column]
-        query = select(password).select_from(self._table).where(password.is_not(None))
-        try:
-            with self._engine.connect() as connection:
-                values = connection.execute(query.limit(limit)).scalars().all()
-        except (OperationalError, InterfaceError) as exc:
-            raise DirectoryUnavailable(type(exc).__name__) from exc
-        return [(str(value), None) for value in values]

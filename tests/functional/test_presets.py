@@ -32,7 +32,11 @@ from sqlalchemy import inspect, text
 
 from sso_bridge import create_app
 from sso_bridge.db import make_engine
+from sso_bridge.directory.sql import SqlUserDirectory
+from sso_bridge.invariants import merchant_findings
 from sso_bridge.schema import upgrade
+from sso_bridge.services import build_directory
+from sso_bridge.settings import DirectorySettings, load_settings
 from tests.helpers import (
     RUM_PASSWORD,
     RUM_USER,
@@ -1186,3 +1190,51 @@ def test_the_rebuilt_aspnet_check_accepts_asp_net_core_s_own_vector() -> None:
     # ASPNET_TEST's V3_SHA512_100000iter_128salt_256subkey: the check above is ASP.NET's.
     assert aspnet_v3_accepts("my password", ASPNET_V3)
     assert not aspnet_v3_accepts("my passwore", ASPNET_V3)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=lambda p: p.preset)
+def test_doctor_reads_every_preset_s_table(
+    platform: Platform, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """doctor's hash sample and its duplicate-login queries follow the preset's layout (prefixed
+    tables, a salt column, login columns of a joined table) and find nothing wrong here."""
+    _client, url = shop(platform, request, tmp_path)
+    mapping = DirectorySettings(url=url, preset=platform.preset, **platform.settings)
+    directory = build_directory(load_settings({"DIRECTORY": mapping.model_dump()}))
+    assert isinstance(directory, SqlUserDirectory)
+    samples = directory.password_samples(100)
+    assert samples and all(stored for stored, _ in samples)
+    if mapping.salt_column:
+        assert all(salt for _, salt in samples)
+    emails, logins = merchant_findings(directory.engine, mapping)
+    assert emails.groups == () and logins == []
+
+
+def test_doctor_finds_a_duplicate_login_in_a_joined_table(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """ASP.NET Membership keeps UserName in aspnet_Users: two users named Ann and ANN there are
+    one ambiguous login, as sign-in sees them."""
+    platform = BY_PRESET["aspnet_membership"]
+    shop(platform, request, tmp_path)
+    url = f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+    with make_engine(url).begin() as connection:
+        connection.execute(text(MEMBERSHIP_USER), {"id": "u4", "name": "ANN"})
+        connection.execute(
+            text(MEMBERSHIP_ROW),
+            {
+                "id": "u4",
+                "hash": MEMBERSHIP_SHA1["hash"],
+                "salt": MEMBERSHIP_SHA1["salt"],
+                "mail": "ann2@shop.test",
+                "approved": 1,
+                "locked": 0,
+            },
+        )
+    mapping = DirectorySettings(url=url, preset="aspnet_membership")
+
+    _, logins = merchant_findings(make_engine(url), mapping)
+
+    [finding] = logins
+    assert finding.what == "ambiguous logins in column aspnet_Users.UserName"
+    assert finding.groups == (("u1", "u4"),)
