@@ -48,7 +48,9 @@ class LocalCache:
         if size < 1:
             raise ValueError("a local cache holds at least one entry (0 means no cache)")
         self._size = size
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        # key -> (value, monotonic deadline or None): Redis expiries are not pushed promptly
+        # (its expiry cycle samples keys), so each entry also carries the TTL Redis reported.
+        self._items: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
         self._reserved: dict[str, object] = {}
         self._lock = threading.Lock()
         self._enabled = False
@@ -62,10 +64,14 @@ class LocalCache:
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[1] is not None and item[1] <= time.monotonic():
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return item[0]
 
     def reserve(self, key: str) -> object | None:
         """Before a Redis read of ``key``: a ticket for `fill`, or None while the cache is off."""
@@ -76,8 +82,11 @@ class LocalCache:
             self._reserved[key] = ticket
         return ticket
 
-    def fill(self, key: str, ticket: object | None, value: bytes | None) -> None:
-        """After the read: keep ``value`` unless something invalidated ``key`` meanwhile."""
+    def fill(
+        self, key: str, ticket: object | None, value: bytes | None, deadline: float | None
+    ) -> None:
+        """After the read: keep ``value`` until ``deadline`` (monotonic, None: no expiry)
+        unless something invalidated ``key`` meanwhile."""
         if ticket is None:
             return
         with self._lock:
@@ -86,7 +95,7 @@ class LocalCache:
             del self._reserved[key]
             if value is None or not self._enabled:
                 return
-            self._items[key] = value
+            self._items[key] = (value, deadline)
             self._items.move_to_end(key)
             if len(self._items) > self._size:
                 self._items.popitem(last=False)

@@ -99,13 +99,18 @@ class RedisStore:
     every write of one drops the local copy once Redis has applied it."""
 
     def __init__(
-        self, *, client: Any, prefix: str = "", tracker: Tracker | None = None
+        self,
+        *,
+        client: Any,
+        prefix: str = "",
+        tracker: Tracker | None = None,
+        cached: str = TOKEN_KEY_PREFIX,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._tracker = tracker
         self._local: LocalCache | None = tracker.cache if tracker is not None else None
-        self._local_prefix = prefix + TOKEN_KEY_PREFIX
+        self._local_prefix = prefix + cached  # keys under it are kept locally, and tracked
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
         self._increment = client.register_script(_INCREMENT)
@@ -114,7 +119,13 @@ class RedisStore:
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str, timeout: float, local_cache_size: int = 0
+        cls,
+        url: str,
+        *,
+        prefix: str,
+        timeout: float,
+        local_cache_size: int = 0,
+        cached: str = TOKEN_KEY_PREFIX,
     ) -> RedisStore:
         """``redis://`` / ``rediss://`` / ``unix://`` for one server, and two extensions:
 
@@ -122,6 +133,9 @@ class RedisStore:
           the Sentinels which server is the master (and again after a failover);
         - ``redis+cluster://[:password@]host:port``: Redis Cluster (keys of one user share a
           ``{ERID}`` hash tag, so every script touches one slot).
+
+        ``local_cache_size`` > 0 keeps up to that many values of keys starting with ``cached``
+        (the token entries) in this process, tracked by Redis (see local_cache).
         """
         options: dict[str, Any] = {
             "socket_timeout": timeout,
@@ -137,10 +151,10 @@ class RedisStore:
             tracker = Tracker(
                 LocalCache(local_cache_size),
                 lambda: _tracking_connections(tracking),
-                prefix=prefix + TOKEN_KEY_PREFIX,
+                prefix=prefix + cached,
                 timeout=max(timeout, 0.5),
             )
-        return cls(client=client, prefix=prefix, tracker=tracker)
+        return cls(client=client, prefix=prefix, tracker=tracker, cached=cached)
 
     @property
     def client(self) -> Any:
@@ -173,13 +187,27 @@ class RedisStore:
             if found is not None:
                 return found
             ticket = local.reserve(full_key)
+            if ticket is not None:
+                return self._get_and_keep(local, full_key, ticket)
         try:
             value: bytes | None = self._client.get(full_key)
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        if local is not None:
-            local.fill(full_key, ticket, value)
         return value
+
+    def _get_and_keep(self, local: LocalCache, full_key: str, ticket: object) -> bytes | None:
+        # The TTL in the same round trip: the local copy must not outlive the Redis value.
+        sent = time.monotonic()
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(full_key)
+            pipe.pttl(full_key)
+            value, pttl = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        deadline = sent + pttl / 1000 if pttl >= 0 else None
+        local.fill(full_key, ticket, value, deadline)
+        return value if value is None else bytes(value)
 
     def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool:
         full_key = self._key(key)
@@ -210,10 +238,13 @@ class RedisStore:
             self._written(full_key)
 
     def extend_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
+        full_key = self._key(key)
         try:
-            return bool(self._extend_if_equals(keys=[self._key(key)], args=[value, _ms(ttl)]))
+            return bool(self._extend_if_equals(keys=[full_key], args=[value, _ms(ttl)]))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)  # the local copy carries the old TTL
 
     def set_if_unchanged(
         self, key: str, value: bytes, ttl: float, *, guard: str, expected: bytes | None
@@ -232,10 +263,13 @@ class RedisStore:
         return bool(done)
 
     def increment(self, key: str, ttl: float) -> int:
+        full_key = self._key(key)
         try:
-            return int(self._increment(keys=[self._key(key)], args=[_ms(ttl)]))
+            return int(self._increment(keys=[full_key], args=[_ms(ttl)]))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)
 
     def add_member(self, key: str, member: str, ttl: float) -> None:
         try:
