@@ -37,7 +37,6 @@ from bench.scale import POSTGRES, own_database
 
 TARGET_MS = 100.0
 API_KEY = "bench-api-key"
-HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
 
 
 # --------------------------------------------------------------------------- one worker's line
@@ -73,10 +72,11 @@ class WorkerLine:
     """A keep-alive connection that one known gunicorn worker holds: every request sent on it is
     served by that worker (gthread keeps a connection with the worker that accepted it)."""
 
-    def __init__(self, port: int, pid: int, pids: list[int]) -> None:
+    def __init__(self, port: int, pid: int, pids: list[int], api_key: str) -> None:
         self.port = port
         self.pid = pid
         self._pids = pids
+        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         self._connection = self._connect()
 
     def _open(self) -> tuple[http.client.HTTPConnection, int | None]:
@@ -109,7 +109,7 @@ class WorkerLine:
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
-                self._connection.request(method, path, body=body, headers=HEADERS)
+                self._connection.request(method, path, body=body, headers=self._headers)
                 answer = self._connection.getresponse()
                 return answer.status, answer.read()
             except (http.client.HTTPException, OSError):
@@ -130,8 +130,8 @@ class WorkerLine:
         self._connection.close()
 
 
-def lines_to_every_worker(port: int, pids: list[int]) -> list[WorkerLine]:
-    return [WorkerLine(port, pid, pids) for pid in pids]
+def lines_to_every_worker(port: int, pids: list[int], api_key: str) -> list[WorkerLine]:
+    return [WorkerLine(port, pid, pids, api_key) for pid in pids]
 
 
 def get_calls(client: redis.Redis) -> int:
@@ -249,7 +249,7 @@ def run(trials: int, workdir: Path) -> list[float]:
         lines = [
             line
             for replica in replicas
-            for line in lines_to_every_worker(replica.port, replica.worker_pids())
+            for line in lines_to_every_worker(replica.port, replica.worker_pids(), API_KEY)
         ]
         client = redis_server.client()
         latencies: list[float] = []
