@@ -30,6 +30,7 @@ import os
 import select
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -128,7 +129,9 @@ class Tracker:
     ``connect`` opens the tracking connections (one per primary). The thread starts on first use
     in each process (gunicorn forks workers after the store may have been built) and retries a
     lost session every ``retry`` seconds; every ``heartbeat`` seconds it pings each connection and
-    treats one that does not answer within ``timeout`` as lost.
+    treats one that does not answer within ``timeout`` as lost. The thread holds the tracker only
+    weakly: once nothing else uses it (a store dropped, as tests do by the hundred) it closes its
+    connections and ends.
     """
 
     def __init__(
@@ -137,25 +140,22 @@ class Tracker:
         connect: Connector,
         *,
         prefix: str,
-        heartbeat: float = 1.0,
+        heartbeat: float = 0.25,
         timeout: float = 1.0,
         retry: float = 0.5,
     ) -> None:
-        self._cache = cache
-        self._connect = connect
-        self._prefix = prefix
-        self._heartbeat = heartbeat
-        self._timeout = timeout
-        self._retry = retry
+        self._session = _Session(cache, connect, prefix, heartbeat, timeout, retry)
         self._started_in: int | None = None
         self._start_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._connections: list[Any] = []
-        self.sessions = 0  # tracking sessions established, for tests and diagnostics
 
     @property
     def cache(self) -> LocalCache:
-        return self._cache
+        return self._session.cache
+
+    @property
+    def sessions(self) -> int:
+        """Tracking sessions established so far in this process (for tests and diagnostics)."""
+        return self._session.established
 
     def ensure_running(self) -> None:
         if self._started_in == os.getpid():
@@ -163,21 +163,51 @@ class Tracker:
         with self._start_lock:
             if self._started_in == os.getpid():
                 return
-            # A forked child inherits the parent's entries but not its thread: start empty.
-            self._cache.disable()
+            # A forked child inherits the parent's entries and sockets but not its thread.
+            self._session.cache.disable()
+            self._session.connections = []
             self._started_in = os.getpid()
-            self._stop.clear()
-            threading.Thread(target=self._run, name="redis-tracking", daemon=True).start()
+            thread = threading.Thread(
+                target=self._session.run,
+                args=(weakref.ref(self),),
+                name="redis-tracking",
+                daemon=True,
+            )
+            thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._close()
+        self._session.stopped.set()
+        self._session.close()
 
-    def _run(self) -> None:
+
+class _Session:
+    """The tracking thread's state (apart from the Tracker, so the thread need not keep it)."""
+
+    def __init__(
+        self,
+        cache: LocalCache,
+        connect: Connector,
+        prefix: str,
+        heartbeat: float,
+        timeout: float,
+        retry: float,
+    ) -> None:
+        self.cache = cache
+        self.connect = connect
+        self.prefix = prefix
+        self.heartbeat = heartbeat
+        self.timeout = timeout
+        self.retry = retry
+        self.stopped = threading.Event()
+        self.connections: list[Any] = []
+        self.established = 0
+
+    def run(self, owner: Callable[[], Tracker | None]) -> None:
         failures = 0
-        while not self._stop.is_set():
+        while not self._done(owner):
             try:
-                self._session()
+                self._track(owner)
+                failures = 0
             except Exception as exc:
                 failures += 1
                 # One line per outage, not per retry: the reason, never the URL (it may hold
@@ -188,55 +218,60 @@ class Tracker:
                         type(exc).__name__,
                     )
             finally:
-                self._cache.disable()
-                self._close()
-            self._stop.wait(self._retry)
+                self.cache.disable()
+                self.close()
+            self.stopped.wait(self.retry)
 
-    def _session(self) -> None:
-        self._connections = list(self._connect())
-        for connection in self._connections:
+    def _done(self, owner: Callable[[], Tracker | None]) -> bool:
+        return self.stopped.is_set() or owner() is None
+
+    def _track(self, owner: Callable[[], Tracker | None]) -> None:
+        self.connections = list(self.connect())
+        for connection in self.connections:
             connection._parser.set_invalidation_push_handler(self._on_invalidation)
-            connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self._prefix)
+            connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self.prefix)
             reply = connection.read_response()
             if reply not in (b"OK", "OK"):
                 raise ConnectionError(f"CLIENT TRACKING refused: {reply!r}")
-        self._cache.enable()
-        self.sessions += 1
-        log.info("local token cache on (%d tracking connection(s))", len(self._connections))
+        self.cache.enable()
+        self.established += 1
+        log.info("local token cache on (%d tracking connection(s))", len(self.connections))
         waiting: dict[int, float] = {}  # connection index -> when its PING was sent
-        next_ping = time.monotonic() + self._heartbeat
-        while not self._stop.is_set():
+        next_ping = time.monotonic() + self.heartbeat
+        while not self._done(owner):
             now = time.monotonic()
             if now >= next_ping:
-                for index, connection in enumerate(self._connections):
+                for index, connection in enumerate(self.connections):
                     if index not in waiting:
                         connection.send_command("PING")
                         waiting[index] = now
-                next_ping = now + self._heartbeat
+                next_ping = now + self.heartbeat
             for sent in waiting.values():
-                if now - sent > self._timeout:
+                if now - sent > self.timeout:
                     raise TimeoutError("tracking connection did not answer its heartbeat")
-            for index, connection in enumerate(self._connections):
+            for index, connection in enumerate(self.connections):
                 while connection.can_read(timeout=0):
                     # Pushes go to _on_invalidation and come back as _PUSHED; anything else
                     # is the answer to our PING. A closed socket raises ConnectionError here.
                     if connection.read_response(push_request=True) is not _PUSHED:
                         waiting.pop(index, None)
-            sockets = [connection._sock for connection in self._connections]
-            wait = max(0.0, min(next_ping - time.monotonic(), self._timeout))
+            sockets = [connection._sock for connection in self.connections]
+            if not all(sockets):
+                raise ConnectionError("tracking connection closed")
+            wait = max(0.0, min(next_ping - time.monotonic(), self.timeout))
             select.select(sockets, [], [], wait)
 
     def _on_invalidation(self, message: list[Any]) -> object:
         keys = message[1] if len(message) > 1 else None
         if keys is None:  # FLUSHDB / FLUSHALL: everything may have changed
-            self._cache.disable()
-            self._cache.enable()
+            self.cache.disable()
+            self.cache.enable()
         else:
-            self._cache.invalidate(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
+            self.cache.invalidate(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
         return _PUSHED
 
-    def _close(self) -> None:
-        connections, self._connections = self._connections, []
+    def close(self) -> None:
+        connections, self.connections = self.connections, []
         for connection in connections:
             # Closing a broken connection may fail any way; it is being dropped regardless.
             with contextlib.suppress(Exception):

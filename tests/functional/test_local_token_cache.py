@@ -11,6 +11,8 @@ asserted here).
 
 from __future__ import annotations
 
+import gc
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -337,3 +339,31 @@ def test_a_revocation_reaches_every_worker_of_two_replicas(
         finally:
             for line in lines:
                 line.close()
+
+
+def test_a_redis_that_stops_answering_turns_the_cache_off(
+    make_store: Callable[..., RedisStore], own_redis: OwnRedis
+) -> None:
+    """No FIN, no RST (a frozen server, as behind a network partition): the heartbeat notices."""
+    store = make_store()
+    store.set(TOKEN, b"old", 30)
+    assert store.get(TOKEN) == b"old"
+    assert own_redis.process is not None
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        eventually(lambda: not local(store).enabled, "the cache switched off")
+        assert len(local(store)) == 0
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    eventually(lambda: local(store).enabled, "tracking back once Redis answers again")
+
+
+def test_a_dropped_store_ends_its_tracking_thread(
+    own_redis: OwnRedis, raw: redis.Redis
+) -> None:
+    store = RedisStore.from_url(own_redis.url, prefix="p:", timeout=0.5, local_cache_size=10)
+    store.get(TOKEN)
+    eventually(lambda: len(tracking_client_ids(raw)) == 1, "tracking on")
+    del store
+    gc.collect()
+    eventually(lambda: not tracking_client_ids(raw), "the tracking connection closed")
