@@ -35,6 +35,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 log = logging.getLogger(__name__)
 
 #: The broker's token entries (``tok:{ERID}...``): the only keys worth keeping in a worker.
@@ -208,6 +210,17 @@ class _Session:
             try:
                 self._track(owner)
                 failures = 0
+            except ResponseError as exc:
+                failures += 1
+                # Connected, but the server refused HELLO 3 or CLIENT TRACKING: an old Redis or
+                # a proxy in between. Requests still work, through Redis; say what to change.
+                if failures == 1:
+                    log.warning(
+                        "local token cache off: Redis refused RESP3 client tracking (%s); it "
+                        "needs Redis 6 or later spoken to directly, or set "
+                        "SSO_BRIDGE_REDIS_LOCAL_CACHE_SIZE=0",
+                        type(exc).__name__,
+                    )
             except Exception as exc:
                 failures += 1
                 # One line per outage, not per retry: the reason, never the URL (it may hold
@@ -232,7 +245,7 @@ class _Session:
             connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self.prefix)
             reply = connection.read_response()
             if reply not in (b"OK", "OK"):
-                raise ConnectionError(f"CLIENT TRACKING refused: {reply!r}")
+                raise ResponseError("CLIENT TRACKING did not answer OK")
         self.cache.enable()
         self.established += 1
         log.info("local token cache on (%d tracking connection(s))", len(self.connections))

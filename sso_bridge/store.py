@@ -204,6 +204,7 @@ class RedisStore:
             pipe.pttl(full_key)
             value, pttl = pipe.execute()
         except redis.RedisError as exc:
+            local.fill(full_key, ticket, None, None)  # gives the reservation back
             raise StoreUnavailable(type(exc).__name__) from exc
         deadline = sent + pttl / 1000 if pttl >= 0 else None
         local.fill(full_key, ticket, value, deadline)

@@ -12,10 +12,13 @@ asserted here).
 from __future__ import annotations
 
 import gc
+import logging
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +34,7 @@ from sso_bridge.simulator import SimulatorConfig
 from sso_bridge.simulator.server import SimulatorServer
 from sso_bridge.store import RedisStore, StoreUnavailable
 from tests.helpers import API_KEY, remember_secret, with_simulator
-from tests.servers import Gunicorn, OwnRedis
+from tests.servers import Gunicorn, OwnRedis, free_port
 
 GUARD = 10.0  # seconds: a hang guard for things that must happen, never a speed claim
 TOKEN = "tok:{5A420B10-9FBA-4A86-8C30-902399ABB48E}"
@@ -367,3 +370,49 @@ def test_a_dropped_store_ends_its_tracking_thread(
     del store
     gc.collect()
     eventually(lambda: not tracking_client_ids(raw), "the tracking connection closed")
+
+
+def test_a_redis_refusing_tracking_leaves_the_cache_off_with_one_clear_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """E.g. a proxy or an ACL in between: requests still work (through Redis), and the
+    operator gets one line naming the cause and the fix, not a traceback per retry."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path),
+         "--user", "default", "on", "nopass", "~*", "&*", "+@all", "-client|tracking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = None
+    try:
+        probe = redis.Redis(port=port, socket_timeout=0.5)
+        eventually(lambda: _answers(probe), "the refusing redis up")
+        store = RedisStore.from_url(
+            f"redis://127.0.0.1:{port}/0", prefix="p:", timeout=0.5, local_cache_size=10
+        )
+        tracker = store.tracker
+        assert tracker is not None
+        with caplog.at_level(logging.WARNING, logger="sso_bridge.local_cache"):
+            store.set(TOKEN, b"v", 30)
+            assert store.get(TOKEN) == b"v"
+            time.sleep(1.5)  # a few retries' worth: still one line, still off
+            assert store.get(TOKEN) == b"v"
+        lines = [r.getMessage() for r in caplog.records if r.name == "sso_bridge.local_cache"]
+        assert len(lines) == 1, lines
+        assert "SSO_BRIDGE_REDIS_LOCAL_CACHE_SIZE=0" in lines[0]
+        assert not local(store).enabled and tracker.sessions == 0
+        assert all(record.exc_info is None for record in caplog.records)
+    finally:
+        if store is not None:
+            store.close()
+        server.kill()
+        server.wait()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
