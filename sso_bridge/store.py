@@ -179,7 +179,6 @@ class RedisStore:
     def get(self, key: str) -> bytes | None:
         full_key = self._key(key)
         local = self._local
-        ticket = None
         if local is not None and full_key.startswith(self._local_prefix):
             assert self._tracker is not None
             self._tracker.ensure_running()
