@@ -65,7 +65,10 @@ def _password_decoder(encryption: PasswordEncryptionSettings | None) -> Password
 def build_store(settings: Settings) -> KeyValueStore:
     if settings.redis_url:
         return RedisStore.from_url(
-            settings.redis_url, prefix=settings.redis_key_prefix, timeout=settings.redis_timeout
+            settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            timeout=settings.redis_timeout,
+            local_cache_size=settings.redis_local_cache_size,
         )
     log.warning(
         "no SSO_BRIDGE_REDIS_URL: using an in-process cache; fine for one process, "

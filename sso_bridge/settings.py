@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     redis_url: OptionalText = secret_url(None)
     redis_key_prefix: Text = "sso-bridge:"
     redis_timeout: Float = Field(default=0.25, ge=0.001)
+    # Token entries each worker keeps in memory, kept coherent by Redis tracking; 0: none.
+    redis_local_cache_size: Int = Field(default=10_000, ge=0)
     dr_base_url: Text = "https://api.digitalriver.com"
     dr_api_secret: OptionalText = secret(None)
     dr_api_key: OptionalText = secret(None, validate_default=True)

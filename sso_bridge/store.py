@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -19,6 +20,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+
+from sso_bridge.local_cache import TOKEN_KEY_PREFIX, LocalCache, Tracker
 
 
 class StoreUnavailable(Exception):
@@ -91,9 +94,23 @@ def _ms(seconds: float) -> int:
 
 
 class RedisStore:
-    def __init__(self, *, client: Any, prefix: str = "") -> None:
+    """Redis, optionally with a worker-local copy of the token entries (see local_cache): then
+    `get` of a ``tok:`` key is answered from memory while Redis tracking vouches for it, and
+    every write of one drops the local copy once Redis has applied it."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        prefix: str = "",
+        tracker: Tracker | None = None,
+        cached: str = TOKEN_KEY_PREFIX,
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._tracker = tracker
+        self._local: LocalCache | None = tracker.cache if tracker is not None else None
+        self._local_prefix = prefix + cached  # keys under it are kept locally, and tracked
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
         self._increment = client.register_script(_INCREMENT)
@@ -101,29 +118,43 @@ class RedisStore:
         self._set_if_unchanged = client.register_script(_SET_IF_UNCHANGED)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str,
+        timeout: float,
+        local_cache_size: int = 0,
+        cached: str = TOKEN_KEY_PREFIX,
+    ) -> RedisStore:
         """``redis://`` / ``rediss://`` / ``unix://`` for one server, and two extensions:
 
         - ``redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]``: ask
           the Sentinels which server is the master (and again after a failover);
         - ``redis+cluster://[:password@]host:port``: Redis Cluster (keys of one user share a
           ``{ERID}`` hash tag, so every script touches one slot).
+
+        ``local_cache_size`` > 0 keeps up to that many values of keys starting with ``cached``
+        (the token entries) in this process, tracked by Redis (see local_cache).
         """
         options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "retry": Retry(NoBackoff(), 0),
         }
-        client: Any
-        if url.startswith("redis+sentinel://"):
-            client = _sentinel_master(url, options)
-        elif url.startswith("redis+cluster://"):
-            client = RedisCluster.from_url(
-                "redis://" + url.removeprefix("redis+cluster://"), **options
+        client = _client(url, options)
+        tracker = None
+        if local_cache_size > 0:
+            # The tracking connections get a client of their own: RESP3 (pushes and replies on
+            # one connection), never handed out by the pool the requests use.
+            tracking = _client(url, {**options, "protocol": 3})
+            tracker = Tracker(
+                LocalCache(local_cache_size),
+                lambda: _tracking_connections(tracking),
+                prefix=prefix + cached,
+                timeout=max(timeout, 0.5),
             )
-        else:
-            client = redis.Redis.from_url(url, health_check_interval=0, **options)
-        return cls(client=client, prefix=prefix)
+        return cls(client=client, prefix=prefix, tracker=tracker, cached=cached)
 
     @property
     def client(self) -> Any:
@@ -132,56 +163,113 @@ class RedisStore:
     def _key(self, key: str) -> str:
         return self._prefix + key
 
+    @property
+    def local_cache(self) -> LocalCache | None:
+        return self._local
+
+    @property
+    def tracker(self) -> Tracker | None:
+        return self._tracker
+
+    def _written(self, full_key: str) -> None:
+        """After a write of ``full_key`` (applied or failed: dropping is always safe)."""
+        if self._local is not None and full_key.startswith(self._local_prefix):
+            self._local.invalidate((full_key,))
+
     def get(self, key: str) -> bytes | None:
+        full_key = self._key(key)
+        local = self._local
+        if local is not None and full_key.startswith(self._local_prefix):
+            assert self._tracker is not None
+            self._tracker.ensure_running()
+            found = local.get(full_key)
+            if found is not None:
+                return found
+            ticket = local.reserve(full_key)
+            if ticket is not None:
+                return self._get_and_keep(local, full_key, ticket)
         try:
-            value: bytes | None = self._client.get(self._key(key))
+            value: bytes | None = self._client.get(full_key)
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         return value
 
-    def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool:
+    def _get_and_keep(self, local: LocalCache, full_key: str, ticket: object) -> bytes | None:
+        # The TTL in the same round trip: the local copy must not outlive the Redis value.
+        sent = time.monotonic()
         try:
-            done = self._client.set(self._key(key), value, px=_ms(ttl), nx=only_if_absent)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(full_key)
+            pipe.pttl(full_key)
+            value, pttl = pipe.execute()
+        except redis.RedisError as exc:
+            local.fill(full_key, ticket, None, None)  # gives the reservation back
+            raise StoreUnavailable(type(exc).__name__) from exc
+        deadline = sent + pttl / 1000 if pttl >= 0 else None
+        local.fill(full_key, ticket, value, deadline)
+        return value if value is None else bytes(value)
+
+    def set(self, key: str, value: bytes, ttl: float, *, only_if_absent: bool = False) -> bool:
+        full_key = self._key(key)
+        try:
+            done = self._client.set(full_key, value, px=_ms(ttl), nx=only_if_absent)
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)
         return bool(done)
 
     def delete(self, key: str) -> bool:
+        full_key = self._key(key)
         try:
-            return bool(self._client.delete(self._key(key)))
+            return bool(self._client.delete(full_key))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)
 
     def delete_if_equals(self, key: str, value: bytes) -> bool:
+        full_key = self._key(key)
         try:
-            return bool(self._delete_if_equals(keys=[self._key(key)], args=[value]))
+            return bool(self._delete_if_equals(keys=[full_key], args=[value]))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)
 
     def extend_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
+        full_key = self._key(key)
         try:
-            return bool(self._extend_if_equals(keys=[self._key(key)], args=[value, _ms(ttl)]))
+            return bool(self._extend_if_equals(keys=[full_key], args=[value, _ms(ttl)]))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)  # the local copy carries the old TTL
 
     def set_if_unchanged(
         self, key: str, value: bytes, ttl: float, *, guard: str, expected: bytes | None
     ) -> bool:
         present = b"0" if expected is None else b"1"
+        full_key = self._key(key)
         try:
             done = self._set_if_unchanged(
-                keys=[self._key(key), self._key(guard)],
+                keys=[full_key, self._key(guard)],
                 args=[value, _ms(ttl), present, expected or b""],
             )
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)
         return bool(done)
 
     def increment(self, key: str, ttl: float) -> int:
+        full_key = self._key(key)
         try:
-            return int(self._increment(keys=[self._key(key)], args=[_ms(ttl)]))
+            return int(self._increment(keys=[full_key], args=[_ms(ttl)]))
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        finally:
+            self._written(full_key)
 
     def add_member(self, key: str, member: str, ttl: float) -> None:
         try:
@@ -207,6 +295,41 @@ class RedisStore:
             self._client.ping()
         except redis.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.stop()
+        self._client.close()
+
+
+def _client(url: str, options: dict[str, Any]) -> Any:
+    if url.startswith("redis+sentinel://"):
+        return _sentinel_master(url, options)
+    if url.startswith("redis+cluster://"):
+        return RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), **options)
+    return redis.Redis.from_url(url, health_check_interval=0, **options)
+
+
+def _tracking_connections(client: Any) -> Sequence[Any]:
+    """Fresh connected connections, one per primary (the ones that see every write): for a
+    Sentinel-managed client the pool's connection asks the Sentinels for the master."""
+    if isinstance(client, RedisCluster):
+        client.nodes_manager.initialize()  # a lost session may mean a new topology
+        primaries = client.get_primaries()  # type: ignore[no-untyped-call]
+        pools = [node.redis_connection.connection_pool for node in primaries]
+    else:
+        pools = [client.connection_pool]
+    connections = []
+    try:
+        for pool in pools:
+            connection = pool.make_connection()
+            connections.append(connection)
+            connection.connect()
+    except BaseException:
+        for connection in connections:
+            connection.disconnect()
+        raise
+    return connections
 
 
 def _sentinel_master(url: str, options: dict[str, Any]) -> redis.Redis:

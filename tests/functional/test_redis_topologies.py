@@ -6,11 +6,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from sso_bridge.store import RedisStore, StoreUnavailable
 from tests.servers import free_port
@@ -133,6 +134,83 @@ def cluster_port() -> int:
 
 
 def test_cluster_keeps_each_users_keys_in_one_slot(processes: Processes) -> None:
+    ports = _cluster(processes)
+    store = RedisStore.from_url(f"redis+cluster://127.0.0.1:{ports[0]}", prefix="sso:", timeout=1.0)
+    erid = "5A420B10-9FBA-4A86-8C30-902399ABB48E"
+    # The broker's keys for one user (token, lock, negative entry) share the {ERID} tag.
+    keys = [f"tok:{{{erid}}}", f"lock:{{{erid}}}", f"neg:{{{erid}}}", f"tok:{{{erid}}}:s:ab"]
+    cluster = store.client
+    slots = {cluster.keyslot("sso:" + key) for key in keys}
+    assert len(slots) == 1
+    assert store.set(keys[1], b"owner", 5, only_if_absent=True)
+    assert not store.set(keys[1], b"other", 5, only_if_absent=True)
+    assert store.extend_if_equals(keys[1], b"owner", 10)
+    assert not store.delete_if_equals(keys[1], b"other")
+    assert store.delete_if_equals(keys[1], b"owner")
+    assert [store.increment("rate:dr:1", 5) for _ in range(3)] == [1, 2, 3]
+    # Many users spread over the three masters.
+    spread = {cluster.keyslot(f"sso:tok:{{user-{n}}}") // 5462 for n in range(50)}
+    assert len(spread) == 3
+
+
+# --------------------------------------------------------------------------- the local token cache
+
+
+def _eventually(condition: Callable[[], bool], what: str, guard: float = 20.0) -> None:
+    give_up = time.monotonic() + guard  # a hang guard, never a speed claim
+    while not condition():
+        assert time.monotonic() < give_up, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+def _tracking_on(store: RedisStore) -> bool:
+    return store.local_cache is not None and store.local_cache.enabled
+
+
+def _tracking_clients(port: int) -> int:
+    clients = redis.Redis(port=port).client_list()
+    return sum(1 for client in clients if "t" in client["flags"])
+
+
+def test_sentinel_local_cache_is_invalidated_and_follows_a_failover(
+    processes: Processes,
+) -> None:
+    master_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
+    master = processes.redis(master_port)
+    processes.redis(replica_port, "--replicaof", "127.0.0.1", str(master_port))
+    processes.sentinel(sentinel_port, master_port)
+    store = RedisStore.from_url(
+        f"redis+sentinel://127.0.0.1:{sentinel_port}/bridge",
+        prefix="t:",
+        timeout=0.5,
+        local_cache_size=100,
+    )
+    tracker = store.tracker
+    assert tracker is not None
+    try:
+        store.get("tok:{u}")  # starts the tracker
+        _eventually(lambda: _tracking_on(store), "tracking on")
+        assert _tracking_clients(master_port) == 1  # on the master, where the writes land
+        store.set("tok:{u}", b"first", 30)
+        assert store.get("tok:{u}") == b"first"
+        redis.Redis(port=master_port).set("t:tok:{u}", b"second", px=30_000)
+        _eventually(lambda: store.get("tok:{u}") == b"second", "an outside write seen")
+
+        master.kill()
+        master.wait()
+        _eventually(lambda: not _tracking_on(store), "the cache off with its master gone")
+        assert store.local_cache is not None and len(store.local_cache) == 0
+        _eventually(lambda: _tracking_on(store) and tracker.sessions >= 2, "tracking back")
+        promoted = redis.Redis(port=replica_port)
+        assert promoted.info("replication")["role"] == "master"
+        assert _tracking_clients(replica_port) == 1
+        promoted.set("t:tok:{u}", b"third", px=30_000)
+        _eventually(lambda: store.get("tok:{u}") == b"third", "a write on the new master seen")
+    finally:
+        store.close()
+
+
+def _cluster(processes: Processes) -> list[int]:
     ports = [cluster_port() for _ in range(3)]
     for port in ports:
         processes.redis(
@@ -159,25 +237,35 @@ def test_cluster_keeps_each_users_keys_in_one_slot(processes: Processes) -> None
         check=False,
     )
     assert created.returncode == 0, created.stdout[-500:]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if b"cluster_state:ok" in redis.Redis(port=ports[0]).execute_command("CLUSTER INFO"):
-            break
-        time.sleep(0.1)
+    # Every node must agree before a client maps the slots (redis-py parses CLUSTER INFO).
+    _eventually(
+        lambda: all(
+            redis.Redis(port=port).cluster("INFO").get("cluster_state") == "ok" for port in ports
+        ),
+        "cluster ok",
+    )
+    return ports
 
-    store = RedisStore.from_url(f"redis+cluster://127.0.0.1:{ports[0]}", prefix="sso:", timeout=1.0)
-    erid = "5A420B10-9FBA-4A86-8C30-902399ABB48E"
-    # The broker's keys for one user (token, lock, negative entry) share the {ERID} tag.
-    keys = [f"tok:{{{erid}}}", f"lock:{{{erid}}}", f"neg:{{{erid}}}", f"tok:{{{erid}}}:s:ab"]
-    cluster = store.client
-    slots = {cluster.keyslot("sso:" + key) for key in keys}
-    assert len(slots) == 1
-    assert store.set(keys[1], b"owner", 5, only_if_absent=True)
-    assert not store.set(keys[1], b"other", 5, only_if_absent=True)
-    assert store.extend_if_equals(keys[1], b"owner", 10)
-    assert not store.delete_if_equals(keys[1], b"other")
-    assert store.delete_if_equals(keys[1], b"owner")
-    assert [store.increment("rate:dr:1", 5) for _ in range(3)] == [1, 2, 3]
-    # Many users spread over the three masters.
-    spread = {cluster.keyslot(f"sso:tok:{{user-{n}}}") // 5462 for n in range(50)}
-    assert len(spread) == 3
+
+def test_cluster_local_cache_tracks_every_master(processes: Processes) -> None:
+    ports = _cluster(processes)
+    store = RedisStore.from_url(
+        f"redis+cluster://127.0.0.1:{ports[0]}", prefix="sso:", timeout=1.0, local_cache_size=100
+    )
+    try:
+        store.get("tok:{warm-up}")
+        _eventually(lambda: _tracking_on(store), "tracking on")
+        assert [_tracking_clients(port) for port in ports] == [1, 1, 1]
+        users = [f"tok:{{user-{n}}}" for n in range(30)]  # spread over the three masters
+        for key in users:
+            store.set(key, b"old", 30)
+            assert store.get(key) == b"old"
+        outside = RedisCluster(host="127.0.0.1", port=ports[0])
+        for key in users:
+            outside.set("sso:" + key, b"new", px=30_000)
+        _eventually(
+            lambda: all(store.get(key) == b"new" for key in users), "writes on every master seen"
+        )
+        outside.close()
+    finally:
+        store.close()

@@ -22,15 +22,32 @@ from tests.servers import OwnRedis, free_port
 TIMEOUT = 0.5
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-local"])
 def store(request: pytest.FixtureRequest) -> Iterator[KeyValueStore]:
     if request.param == "memory":
         yield InMemoryStore()
         return
     prefix: str = request.getfixturevalue("redis_prefix")  # also removes the keys afterwards
-    redis_store = RedisStore.from_url(REDIS_URL, prefix=prefix, timeout=TIMEOUT)
+    if request.param == "redis":
+        redis_store = RedisStore.from_url(REDIS_URL, prefix=prefix, timeout=TIMEOUT)
+    else:
+        # The local cache in front of every key (not only tok:), so each test goes through it.
+        redis_store = RedisStore.from_url(
+            REDIS_URL, prefix=prefix, timeout=TIMEOUT, local_cache_size=64, cached=""
+        )
+        wait_for_tracking(redis_store)
     yield redis_store
-    redis_store.client.close()
+    redis_store.close()
+
+
+def wait_for_tracking(store: RedisStore) -> None:
+    store.get("warm-up")  # starts the tracker
+    local = store.local_cache
+    assert local is not None
+    give_up = time.monotonic() + 10  # a hang guard, not a speed claim
+    while not local.enabled:
+        assert time.monotonic() < give_up, "tracking never came up"
+        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- get / set / ttl
