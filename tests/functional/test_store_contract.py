@@ -255,7 +255,10 @@ def test_concurrent_increment_counts_exactly(store: KeyValueStore) -> None:
     assert store.increment("hits", 30) == total + 1
 
 
-def test_ping(store: KeyValueStore) -> None:
+def test_ping_answers_on_a_live_redis(redis_server: redis.Redis, redis_prefix: str) -> None:
+    # Only Redis can be down: the in-memory store's ping has nothing to check (its failure
+    # side is test_dead_port_fails_fast_for_every_method).
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, timeout=TIMEOUT)
     store.ping()
 
 
