@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel
 
+from sso_bridge.directory.presets import PRESETS
 from sso_bridge.settings import (
     DirectorySettings,
     PasswordEncryptionSettings,
@@ -77,6 +78,9 @@ def _field(path: tuple[str, ...]) -> Any:
 def effective_settings(settings: Settings, raw: RawSettings) -> list[Entry]:
     """One entry per setting, in the order the settings are declared."""
     values = settings.model_dump(mode="json", by_alias=True)
+    preset = PRESETS.get(settings.directory.preset or "")
+    # The keys the preset filled: shown as "preset <name>", not "default".
+    from_preset = set(preset.settings("")) if preset is not None else set()
     entries = []
     for path in setting_paths():
         field = _field(path)
@@ -92,10 +96,19 @@ def effective_settings(settings: Settings, raw: RawSettings) -> list[Entry]:
             Entry(
                 name="SSO_BRIDGE_" + "__".join(path),
                 value=_mask(value, str(secret)) if secret else value,
-                source=raw.source_of(path),
+                source=_source(raw, path, from_preset, settings.directory.preset),
             )
         )
     return entries
+
+
+def _source(
+    raw: RawSettings, path: tuple[str, ...], from_preset: set[str], preset: str | None
+) -> str:
+    source = raw.source_of(path)
+    if source == "default" and path[0] == "DIRECTORY" and path[-1].lower() in from_preset:
+        return f"preset {preset}"
+    return source
 
 
 def render(entries: list[Entry]) -> str:

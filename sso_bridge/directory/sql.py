@@ -446,10 +446,6 @@ class SqlUserDirectory:
             # it follows has succeeded all the same.
             log.warning("password hash upgrade skipped: %s", type(exc).__name__)
 
-    def warm_up(self) -> None:
-        """Calibrate the dummy hash now rather than on the first unknown login."""
-        self._dummy()
-
     # --- writing ----------------------------------------------------------------------------
 
     def create_user(

@@ -112,3 +112,17 @@ def test_invalid_configuration_is_refused_with_every_problem(environ: dict[str, 
 )
 def test_mask_url_hides_only_the_password(url: str, shown: str) -> None:
     assert mask_url(url) == shown
+
+
+def test_values_a_preset_fills_say_so_and_explicit_settings_still_win(
+    environ: dict[str, str],
+) -> None:
+    environ = {**environ, "SSO_BRIDGE_DIRECTORY__PRESET": "wordpress"}
+    shown = json.loads(_config(environ, "--json"))
+    assert shown["SSO_BRIDGE_DIRECTORY__PASSWORD_COLUMN"] == {
+        "value": "user_pass",
+        "source": "preset wordpress",
+    }
+    assert shown["SSO_BRIDGE_DIRECTORY__TABLE"] == {"value": "accounts", "source": "file"}
+    assert shown["SSO_BRIDGE_DIRECTORY__PRESET"]["source"] == "environment"
+    assert shown["SSO_BRIDGE_DIRECTORY__API_TIMEOUT"]["source"] == "default"
