@@ -267,7 +267,7 @@ def test_a_killed_tracking_connection_empties_the_cache_until_tracking_is_back(
     assert store.get(TOKEN) == b"old"
     assert local(store).get("p:" + TOKEN) == b"old"
     [tracking] = tracking_client_ids(raw)
-    raw.client_kill_filter(_id=tracking)
+    raw.client_kill_filter(_id=str(tracking))
     # Written while nobody tracks: its invalidation is lost, yet the old value must not stay.
     raw.set("p:" + TOKEN, b"new", px=30_000)
     eventually(lambda: not local(store).enabled, "the cache switched off")

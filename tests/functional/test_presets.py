@@ -1125,7 +1125,7 @@ def test_wordpress_registration_writes_the_names_and_the_role_as_usermeta(
     )
     assert leaf(answer, "successful") == "true"
     with make_engine(url).connect() as connection:
-        meta = dict(
+        meta: dict[str, str] = dict(
             connection.execute(
                 text(
                     "SELECT m.meta_key, m.meta_value FROM wp_usermeta m JOIN wp_users u"
