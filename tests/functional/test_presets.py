@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.auth import hashers as django_hashers
 from flask.testing import FlaskClient
 from sqlalchemy import inspect, text
 
@@ -37,6 +35,7 @@ from sso_bridge.invariants import merchant_findings
 from sso_bridge.schema import upgrade
 from sso_bridge.services import build_directory
 from sso_bridge.settings import DirectorySettings, load_settings
+from tests.django_hashers import hashers as django_hashers
 from tests.helpers import (
     RUM_PASSWORD,
     RUM_USER,
@@ -46,9 +45,6 @@ from tests.helpers import (
     profile_request,
     remember_secret,
 )
-
-if not django_settings.configured:
-    django_settings.configure(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 PHP_VECTORS = json.loads((VECTORS / "php.json").read_text())["vectors"]

@@ -20,28 +20,12 @@ from collections.abc import Callable
 import argon2
 import bcrypt
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.auth import hashers as django_hashers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.security import generate_password_hash
 
 from sso_bridge.directory.passwords import NEW_SCHEMES, PasswordHasher, typical_hash
-
-# Django: configured once per process (another test module may have done it already); the
-# hashers read PASSWORD_HASHERS only when make_password runs, so importing them first is fine.
-if not django_settings.configured:
-    django_settings.configure(
-        PASSWORD_HASHERS=[
-            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-            "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-            "django.contrib.auth.hashers.Argon2PasswordHasher",
-            "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-            "django.contrib.auth.hashers.BCryptPasswordHasher",
-            "django.contrib.auth.hashers.ScryptPasswordHasher",
-            "django.contrib.auth.hashers.MD5PasswordHasher",
-        ]
-    )
+from tests.django_hashers import hashers as django_hashers
 
 PW = "correct horse battery staple"
 WRONG = "correct horse battery stapl3"

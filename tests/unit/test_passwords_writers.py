@@ -16,13 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.auth import hashers as django_hashers
 
 from sso_bridge.directory.passwords import FirebaseScrypt, PasswordHasher, typical_sample
-
-if not django_settings.configured:
-    django_settings.configure(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+from tests.django_hashers import hashers as django_hashers
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 PASSWORDS = ["correct horse battery staple", "pässwörd ✓ 密码", "x" * 100]
