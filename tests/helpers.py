@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
+from flask.testing import FlaskClient
 from passlib.hash import argon2, bcrypt, django_pbkdf2_sha256, phpass
 from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table
 
@@ -175,3 +177,16 @@ def leaked_secrets(text: str) -> list[str]:
     return sorted(
         secret for secret in STATIC_SECRETS | ISSUED_SECRETS if len(secret) >= 6 and secret in text
     )
+
+
+def rum_answer(client: FlaskClient, body: bytes, headers: dict[str, str]) -> ET.Element:
+    """POST a RUM request to the app; its XML answer (which must be a 200, as DR expects)."""
+    response = client.post("/rum", data=body, headers=headers)
+    assert response.status_code == 200, response.data
+    return ET.fromstring(response.data)
+
+
+def leaf(root: ET.Element, path: str) -> str | None:
+    """The text of the element at ``path`` in a RUM answer, None if absent."""
+    found = root.find(path)
+    return None if found is None else found.text

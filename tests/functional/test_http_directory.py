@@ -42,7 +42,9 @@ from tests.helpers import (
     bridge_config,
     create_request,
     dr_login_request,
+    leaf,
     profile_request,
+    rum_answer,
 )
 
 API_TOKEN = "merchant-login-api-token-7"
@@ -233,14 +235,7 @@ def bridge(http_config: dict[str, Any]) -> FlaskClient:
 
 
 def rum(client: FlaskClient, body: bytes) -> ET.Element:
-    response = client.post("/rum", data=body, headers=XML)
-    assert response.status_code == 200, response.data
-    return ET.fromstring(response.data)
-
-
-def leaf(root: ET.Element, path: str) -> str | None:
-    found = root.find(path)
-    return None if found is None else found.text
+    return rum_answer(client, body, XML)
 
 
 def counts(config: dict[str, Any]) -> tuple[int, int]:

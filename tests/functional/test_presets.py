@@ -42,8 +42,10 @@ from tests.helpers import (
     bridge_config,
     create_request,
     dr_login_request,
+    leaf,
     profile_request,
     remember_secret,
+    rum_answer,
 )
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
@@ -910,14 +912,7 @@ def shop(
 
 
 def rum(client: FlaskClient, body: bytes) -> ET.Element:
-    response = client.post("/rum", data=body, headers=XML)
-    assert response.status_code == 200, response.data
-    return ET.fromstring(response.data)
-
-
-def leaf(root: ET.Element, path: str) -> str | None:
-    found = root.find(path)
-    return None if found is None else found.text
+    return rum_answer(client, body, XML)
 
 
 def signs_in(client: FlaskClient, login: str, password: str) -> bool:
