@@ -17,6 +17,7 @@ every line before it is printed, as a second line of defence: no check prints on
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -497,6 +498,38 @@ def check_cache(settings: Settings) -> Iterator[Check]:
         yield Check("FAIL", name, f"{where} does not keep what is written", "a read-only replica?")
         return
     yield Check("OK", name, f"{where} reachable, write/read/delete in {elapsed:.1f} ms")
+    if settings.redis_local_cache_size > 0:
+        yield _check_tracking(settings, where)
+
+
+def _check_tracking(settings: Settings, where: str) -> Check:
+    """The worker-local token cache needs Redis to push invalidations (CLIENT TRACKING); a Redis
+    that refuses it (older than 6, a proxy, an ACL) leaves every cache hit a round trip."""
+    name = "local token cache"
+    store = RedisStore.from_url(
+        settings.redis_url or "",
+        prefix=settings.redis_key_prefix,
+        timeout=settings.redis_timeout,
+        local_cache_size=1,
+    )
+    try:
+        with contextlib.suppress(StoreUnavailable):
+            store.get("tok:doctor")  # starts the tracking connection
+        cache = store.local_cache
+        give_up = time.monotonic() + max(2.0, 4 * settings.redis_timeout)
+        while cache is not None and not cache.enabled and time.monotonic() < give_up:
+            time.sleep(0.02)
+        if cache is not None and cache.enabled:
+            return Check("OK", name, f"{where} pushes invalidations (CLIENT TRACKING)")
+        return Check(
+            "WARN",
+            name,
+            f"{where} did not accept CLIENT TRACKING: every token cache hit asks Redis",
+            "use Redis 6 or later without a proxy or ACL that blocks CLIENT TRACKING, or set "
+            "SSO_BRIDGE_REDIS_LOCAL_CACHE_SIZE=0",
+        )
+    finally:
+        store.close()
 
 
 def check_digital_river(settings: Settings) -> Iterator[Check]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from passlib.hash import bcrypt, des_crypt, django_pbkdf2_sha256, hex_md5, md5_crypt, phpass
 from sqlalchemy import MetaData
 from sqlalchemy import text as sql
@@ -29,7 +31,7 @@ from tests.helpers import (
     users_table,
     with_simulator,
 )
-from tests.servers import config_environment
+from tests.servers import config_environment, free_port
 
 SCRIPT = Path(sys.prefix) / "bin" / "sso-bridge"
 SECRETS = [RUM_PASSWORD, "rum-basic-secret-2", API_KEY, "sim-api-secret", "wrong-dr-secret-42"]
@@ -131,6 +133,7 @@ def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_p
         "identity map",
         "merchant accounts",
         "redis",
+        "local token cache",
         "digital river",
     ):
         assert run.check(name), f"no {name!r} line in:\n{run.output}"
@@ -147,7 +150,8 @@ def test_all_ok_exits_0_and_lists_the_hash_formats(config: dict[str, Any], tmp_p
     assert "expires_in" in run.check("digital river")[0]
     assert "0 identities: one ERID per user key" in run.check("identity map")[0]
     assert "no email with several accounts" in run.check("merchant accounts")[0]
-    assert run.lines[-1] == "doctor: 13 OK, 0 WARN, 0 FAIL"
+    assert "pushes invalidations" in run.check("local token cache")[0]
+    assert run.lines[-1] == "doctor: 14 OK, 0 WARN, 0 FAIL"
     for secret in SECRETS:
         assert secret not in run.output
     for stored in strong:
@@ -191,7 +195,7 @@ def test_weak_and_unknown_hash_formats_warn_with_reasons_and_the_fix(
         "OK    password hashes: no password (empty or `!`-prefixed, e.g. social-login "
         "accounts): 1 of 11; these users cannot sign in with a password",
     ]
-    assert run.lines[-1] == "doctor: 12 OK, 7 WARN, 0 FAIL", run.output
+    assert run.lines[-1] == "doctor: 13 OK, 7 WARN, 0 FAIL", run.output
     for stored in mixed:
         assert stored not in run.output and stored[-12:] not in run.output
     assert "s0cial" not in run.output and "$1$" not in run.output
@@ -344,3 +348,41 @@ def test_invalid_configuration_reports_every_problem(
     assert "SSO_BRIDGE_REDIS_TIMEOUT: must be a number" in failures
     for secret in SECRETS:
         assert secret not in run.output
+
+
+def test_a_redis_refusing_client_tracking_is_a_warning_with_the_fix(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    """A proxy or an ACL that blocks CLIENT TRACKING: the bridge works, every cache hit asks
+    Redis, and doctor says so (the operator may set the local cache off)."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path),
+         "--user", "default", "on", "nopass", "~*", "&*", "+@all", "-client|tracking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        probe = redis.Redis(port=port, socket_timeout=0.5)
+        deadline = time.monotonic() + 10  # a hang guard only
+        while not _answers(probe):
+            assert time.monotonic() < deadline, "the private redis-server never answered"
+            time.sleep(0.05)
+        run = doctor({**config, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}, cwd=tmp_path)
+    finally:
+        server.kill()
+        server.wait()
+
+    assert run.code == 0, run.output
+    [line] = run.check("local token cache")
+    assert line.startswith("WARN") and "CLIENT TRACKING" in line, line
+    assert "SSO_BRIDGE_REDIS_LOCAL_CACHE_SIZE=0" in line
+    assert run.check("redis")[0].startswith("OK")
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
