@@ -9,17 +9,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
 from sso_bridge.db import make_engine
-from sso_bridge.directory.base import DirectoryUser, UserDirectory
+from sso_bridge.directory.base import DirectoryUser
 from sso_bridge.dr.broker import TokenUnavailable
 from sso_bridge.dr.client import (
-    CommerceClient,
     DrConflict,
     DrError,
+    DrToken,
     DrUnavailable,
     PurchasePlan,
     Shopper,
@@ -60,6 +59,7 @@ class FakeDr:
         self.searches: list[dict[str, str]] = []
         self.authorize_error: DrError | None = None
         self.authorized: list[tuple[str, str, str | None, dict[str, str]]] = []
+        self.app_mints = 0
         self._lock = threading.Lock()
 
     def create_shopper(
@@ -82,7 +82,13 @@ class FakeDr:
         assert self.existing is not None
         return self.existing
 
+    def mint_app_token(self, *, deadline: float | None = None) -> DrToken:
+        with self._lock:
+            self.app_mints += 1
+            return DrToken(f"app-{self.app_mints}", "bearer", 3600)
+
     def search_purchase_plans(self, access_token: str, **rules: str) -> list[PurchasePlan]:
+        assert access_token.startswith("app-"), "a search with the application's token"
         self.searches.append(dict(rules))
         if self.search_error is not None:
             raise self.search_error
@@ -126,12 +132,10 @@ def directory() -> FakeDirectory:
     )
 
 
-def provisioner(dr: FakeDr, identities: IdentityMap, directory: Any) -> ShopperProvisioner:
-    return ShopperProvisioner(
-        client=cast(CommerceClient, dr),
-        identities=identities,
-        directory=cast(UserDirectory, directory),
-    )
+def provisioner(
+    dr: FakeDr, identities: IdentityMap, directory: FakeDirectory
+) -> ShopperProvisioner:
+    return ShopperProvisioner(client=dr, identities=identities, directory=directory)
 
 
 def fresh_map(identities: IdentityMap) -> IdentityMap:
@@ -335,9 +339,9 @@ def authorizer(
 ) -> PrivateStoreAuthorizer:
     return PrivateStoreAuthorizer(
         rules=rules,
-        client=cast(CommerceClient, dr),
+        client=dr,
         store=store,
-        directory=cast(UserDirectory, FakeDirectory(STUDENT, OUTSIDER)),
+        directory=FakeDirectory(STUDENT, OUTSIDER),
     )
 
 
@@ -373,9 +377,9 @@ def test_no_rules_touches_nothing(store: KeyValueStore) -> None:
     directory = FakeDirectory(STUDENT)
     authorize = PrivateStoreAuthorizer(
         rules=(),
-        client=cast(CommerceClient, dr),
+        client=dr,
         store=store,
-        directory=cast(UserDirectory, directory),
+        directory=directory,
     )
     authorize("ERID-7", STUDENT.key, TOKEN)
     assert directory.lookups == []
@@ -463,3 +467,59 @@ def test_store_outage_does_not_stop_authorization() -> None:
     assert len(dr.searches) == 2  # nothing could be cached, so it searched each time
     assert [call[1] for call in dr.authorized] == ["11858700", "11858701"] * 2
     assert authorize.failures == 0
+
+
+def test_the_search_uses_the_applications_token_minted_once(store: KeyValueStore) -> None:
+    """No shopper's token is needed to find the plans: ``prepare`` searches with the
+    application's own token (one mint per process, reused), and only the step it returns
+    needs the shopper's token."""
+    dr = FakeDr()
+    dr.plans = PLANS
+    authorize = authorizer(
+        dr,
+        store,
+        PrivateStoreRule(email_domain="university.edu", search=True),
+        PrivateStoreRule(email_address="stu@university.edu", search=True),
+    )
+
+    step = authorize.prepare("ERID-7", STUDENT.key)
+
+    assert dr.searches == [
+        {"emailDomain": "university.edu"},
+        {"emailAddress": "stu@university.edu"},
+    ]
+    assert dr.app_mints == 1
+    assert dr.authorized == []  # nothing authorized before there is a token
+    assert step is not None
+    step("shopper-token")
+    assert {call[0] for call in dr.authorized} == {"shopper-token"}
+    assert len(dr.authorized) == 4
+
+
+def test_a_refused_application_token_is_replaced_once(store: KeyValueStore) -> None:
+    dr = FakeDr()
+    dr.plans = PLANS
+    refused = DrError("revoked", code="invalid_token", status=401)
+    original = dr.search_purchase_plans
+    seen: list[str] = []
+
+    def search(access_token: str, **rules: str) -> list[PurchasePlan]:
+        seen.append(access_token)
+        if access_token == "app-1":
+            raise refused
+        return original(access_token, **rules)
+
+    dr.search_purchase_plans = search  # type: ignore[method-assign]
+    authorize = authorizer(dr, store, PrivateStoreRule(email_domain="university.edu", search=True))
+    authorize("ERID-7", STUDENT.key, TOKEN)
+    assert seen == ["app-1", "app-2"]
+    assert [call[1] for call in dr.authorized] == ["11858700", "11858701"]
+    assert authorize.failures == 0
+
+
+def test_nothing_to_authorize_prepares_no_step(store: KeyValueStore) -> None:
+    dr = FakeDr()
+    authorize = authorizer(dr, store, PrivateStoreRule(email_domain="university.edu", search=True))
+    assert authorize.prepare("ERID-8", OUTSIDER.key) is None  # no rule matches
+    assert authorize.prepare("ERID-7", STUDENT.key) is None  # the search found no plan
+    assert dr.app_mints == 1
