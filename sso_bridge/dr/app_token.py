@@ -1,11 +1,11 @@
 """The application's own DR token (client credentials, no shopper), for calls that accept any token.
 
 The purchase-plan search is such a call (commerce-api.md: "any token"), so with this token it no
-longer waits for the shopper's mint. One token per process, minted on first use by one thread at
-a time and replaced once past its refresh point (the caller that finds it ageing mints the next
-one; the others keep using the current one meanwhile). It is never cached in the shared store:
-it is a credential, it costs one DR call per process per token life, and no shopper's data sits
-behind it.
+longer waits for the shopper's mint. One token per process, minted ahead of need
+(`warm_in_background`, at start-up) or on first use, by one thread at a time, and replaced once
+past its refresh point (the caller that finds it ageing mints the next one; the others keep
+using the current one meanwhile). It is never cached in the shared store: it is a credential,
+it costs one DR call per process per token life, and no shopper's data sits behind it.
 """
 
 from __future__ import annotations
@@ -73,6 +73,17 @@ class AppToken:
             if held is not None and self._clock() < held.expires_at:
                 return held.access_token
             return self._mint().access_token
+
+    def warm_in_background(self) -> None:
+        """Mint now, off the caller's path, so the first search does not wait for it (a plain
+        daemon thread: nothing to shut down, and no pool to be left broken by a fork)."""
+        threading.Thread(target=self._warm, name="dr-app-token", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.get()
+        except DrError as exc:  # the first search mints it instead
+            log.warning("minting the application's DR token failed: %s", exc.code)
 
     def discard(self, access_token: str) -> None:
         """DR refused this token (revoked, expired early): the next `get` mints a fresh one."""

@@ -109,7 +109,11 @@ class BrokerPolicy:
     circuit_window: float = 10.0
     circuit_open_seconds: float = 5.0
     poll_interval: float = 0.02
-    after_mint_workers: int = 8  # threads per process for the calls overlapped after a mint
+    # Threads per process for the calls overlapped with and after a mint: each mint in flight
+    # uses up to three at once (plan lookup, shopper, authorization) and a process has at most
+    # one mint in flight per request thread, so 8 made a stampede on 4 request threads queue
+    # (12 wanted). Threads start only when needed, so a roomy bound costs nothing idle.
+    after_mint_workers: int = 32
 
     @property
     def lock_ttl(self) -> float:

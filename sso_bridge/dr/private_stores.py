@@ -88,10 +88,15 @@ class PrivateStoreAuthorizer:
         store: KeyValueStore,
         directory: UserLookup,
         app_token: AppToken | None = None,
+        warm_app_token: bool = True,
     ) -> None:
         self._rules = rules
         self._client = client
         self._app_token = app_token or AppToken(client)
+        if warm_app_token and any(rule.search or not rule.purchase_plan_id for rule in rules):
+            # Ready before the first cold user, whose search then costs one DR call, overlapped
+            # with its mint: the cold path stays the mint plus one call even for that user.
+            self._app_token.warm_in_background()
         self._store = store
         self._directory = directory
         self.failures = 0

@@ -168,7 +168,14 @@ def identities(tmp_path: Path) -> Iterator[IdentityMap]:
 
 
 class Rig:
-    def __init__(self, dr: FakeDr, identities: IdentityMap, **policy: float) -> None:
+    def __init__(
+        self,
+        dr: FakeDr,
+        identities: IdentityMap,
+        *,
+        warm_app_token: bool = False,
+        **policy: float,
+    ) -> None:
         self.dr = dr
         self.store = InMemoryStore()
         directory = Directory()
@@ -181,7 +188,11 @@ class Rig:
                 client=dr, identities=identities, directory=directory
             ),
             on_minted=PrivateStoreAuthorizer(
-                rules=(RULE,), client=dr, store=self.store, directory=directory
+                rules=(RULE,),
+                client=dr,
+                store=self.store,
+                directory=directory,
+                warm_app_token=warm_app_token,
             ),
         )
 
@@ -244,11 +255,13 @@ def test_an_uncached_search_starts_before_the_mint_returns(
 ) -> None:
     """The mint and the search each wait for the other to have started: the token is only
     served if they overlap. The authorization (needing both) then comes after both, beside
-    the shopper creation: the mint plus one more DR call."""
+    the shopper creation: the mint plus one more DR call. The application's token was minted
+    at start-up, before any user asked."""
     events = Events()
     dr = FakeDr(events, search_meets_mint=True)
-    rig = Rig(dr, identities)
+    rig = Rig(dr, identities, warm_app_token=True)
     rigs.append(rig)
+    assert _wait_for(lambda: events.count("app_mint") == Counter({APP: 1}))
     erid = identities.erid_for("stu")
 
     grant = rig.broker.get_token(erid, user_key="stu")
@@ -261,7 +274,7 @@ def test_an_uncached_search_starts_before_the_mint_returns(
     create = events.span("create", erid)
     assert authorize[0] > max(mint[1], search[1])
     assert create[0] > mint[1]
-    assert events.count("app_mint") == Counter({APP: 1})
+    assert events.count("app_mint") == Counter({APP: 1})  # the one from start-up
     assert events.count("mint") == Counter({erid: 1})
 
 

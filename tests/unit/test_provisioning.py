@@ -342,6 +342,7 @@ def authorizer(
         client=dr,
         store=store,
         directory=FakeDirectory(STUDENT, OUTSIDER),
+        warm_app_token=False,
     )
 
 
@@ -523,3 +524,25 @@ def test_nothing_to_authorize_prepares_no_step(store: KeyValueStore) -> None:
     assert authorize.prepare("ERID-8", OUTSIDER.key) is None  # no rule matches
     assert authorize.prepare("ERID-7", STUDENT.key) is None  # the search found no plan
     assert dr.app_mints == 1
+
+
+def test_the_application_token_is_minted_at_start_up_when_a_rule_searches(
+    store: KeyValueStore,
+) -> None:
+    dr = FakeDr()
+    dr.plans = PLANS
+    searching = PrivateStoreRule(email_domain="university.edu", search=True)
+    fixed = PrivateStoreRule(email_domain="university.edu", purchase_plan_id="P1")
+    directory = FakeDirectory(STUDENT)
+    PrivateStoreAuthorizer(rules=(fixed,), client=dr, store=store, directory=directory)
+    authorize = PrivateStoreAuthorizer(
+        rules=(searching,), client=dr, store=store, directory=directory
+    )
+    deadline = threading.Event()
+    for _ in range(500):
+        if dr.app_mints:
+            break
+        deadline.wait(0.01)
+    assert dr.app_mints == 1  # only the authorizer with a searching rule minted one
+    authorize("ERID-7", STUDENT.key, TOKEN)
+    assert len(dr.searches) == 1 and dr.app_mints == 1  # the search used it
