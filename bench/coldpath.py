@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stampede-users", type=int, default=5)
     parser.add_argument("--per-user", type=int, default=4, help="concurrent requests per user")
     parser.add_argument("--latency-ms", type=float, default=150.0)
+    parser.add_argument("--dr-rate", type=float, default=1000.0,
+                        help="SSO_BRIDGE_DR_CALLS_PER_SECOND for the bridge (default 1000: the "
+                             "limiter out of the way; 10 is DR's test-environment limit)")
     parser.add_argument("--threads", type=int, default=GUNICORN_THREADS,
                         help=f"gunicorn threads per worker (default {GUNICORN_THREADS})")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
             "SSO_BRIDGE_DR_BASE_URL": simulator.url,
             "SSO_BRIDGE_DR_API_KEY": "sim-api-key",
             "SSO_BRIDGE_DR_API_SECRET": "sim-api-secret",
-            "SSO_BRIDGE_DR_CALLS_PER_SECOND": "1000",
+            "SSO_BRIDGE_DR_CALLS_PER_SECOND": f"{args.dr_rate:g}",
             "SSO_BRIDGE_LOG_LEVEL": "WARNING",
             "SSO_BRIDGE_PRIVATE_STORES": json.dumps([{"emailDomain": "university.edu",
                                                       "search": True}]),
@@ -231,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     settings = [f"DR latency {args.latency_ms:g} ms on every DR call (simulator faults)",
+                f"DR call rate limit (whole deployment): {args.dr_rate:g} calls/s",
                 "private-store rule: emailDomain university.edu, plan search at DR",
                 f"{args.rounds} rounds, each: {args.users} users one at a time, then a stampede "
                 f"of {args.stampede_users} x {args.per_user} (interleaved, released together)",
