@@ -14,6 +14,7 @@ import pytest
 
 from sso_bridge.db import make_engine
 from sso_bridge.directory.base import DirectoryUser
+from sso_bridge.dr.app_token import AppToken
 from sso_bridge.dr.broker import TokenUnavailable
 from sso_bridge.dr.client import (
     DrConflict,
@@ -546,3 +547,35 @@ def test_the_application_token_is_minted_at_start_up_when_a_rule_searches(
     assert dr.app_mints == 1  # only the authorizer with a searching rule minted one
     authorize("ERID-7", STUDENT.key, TOKEN)
     assert len(dr.searches) == 1 and dr.app_mints == 1  # the search used it
+
+
+class AppMinter:
+    def __init__(self) -> None:
+        self.mints = 0
+        self.fail: DrError | None = None
+
+    def mint_app_token(self, *, deadline: float | None = None) -> DrToken:
+        if self.fail is not None:
+            raise self.fail
+        self.mints += 1
+        return DrToken(f"app-{self.mints}", "bearer", 1000)
+
+
+def test_the_application_token_is_reused_then_renewed_past_half_its_life() -> None:
+    now = [0.0]
+    minter = AppMinter()
+    token = AppToken(minter, clock=lambda: now[0])
+    assert token.get() == token.get() == "app-1"
+    now[0] = 600.0  # past half its life: renewed by the caller that noticed
+    assert token.get() == "app-2"
+    minter.fail = DrUnavailable()
+    now[0] = 1200.0  # ageing again, DR failing: the current one is still good, so it is used
+    assert token.get() == "app-2"
+    now[0] = 1600.0  # past its expiry (minus the margin): nothing usable, the failure shows
+    with pytest.raises(DrUnavailable):
+        token.get()
+    minter.fail = None
+    assert token.get() == "app-3"
+    token.discard("app-3")  # refused by DR: the next get mints afresh
+    assert token.get() == "app-4"
+    assert minter.mints == 4
