@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import logging
 import secrets
@@ -39,10 +40,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sso_bridge import metrics
 from sso_bridge.dr.client import (
-    CommerceClient,
     DrConfigurationError,
     DrError,
     DrRateLimited,
@@ -108,7 +109,11 @@ class BrokerPolicy:
     circuit_window: float = 10.0
     circuit_open_seconds: float = 5.0
     poll_interval: float = 0.02
-    after_mint_workers: int = 8  # threads per process for the calls overlapped after a mint
+    # Threads per process for the calls overlapped with and after a mint: each mint in flight
+    # uses up to three at once (plan lookup, shopper, authorization) and a process has at most
+    # one mint in flight per request thread, so 8 made a stampede on 4 request threads queue
+    # (12 wanted). Threads start only when needed, so a roomy bound costs nothing idle.
+    after_mint_workers: int = 32
 
     @property
     def lock_ttl(self) -> float:
@@ -134,11 +139,35 @@ REVOKING_TTL = 30.0
 CIRCUIT_OPEN_KEY = "cb:dr:open"
 CIRCUIT_FAILURES_KEY = "cb:dr:failures"
 
-# Hooks run after the mint, side by side on the broker's pool, while the lock is held (so at
-# most once at a time per user); the token is cached once both are done or abandoned:
+# Shopper provisioning, run after the mint on the broker's pool while the lock is held (so at
+# most once at a time per user); the token is cached once it is done:
 # (erid, user_key, access_token) -> None
 FirstMintHook = Callable[[str, str, str], None]
-MintedHook = Callable[[str, str, str], None]
+
+
+class MintAuthorization(Protocol):
+    """Work done for every new token in two halves. ``prepare(erid, user_key)`` needs no token
+    and runs alongside the mint (e.g. the purchase-plan search); the step it returns (None:
+    nothing to do) gets the new access token and runs beside the shopper provisioning."""
+
+    def prepare(self, erid: str, user_key: str) -> Callable[[str], None] | None: ...
+
+
+class BrokerClient(Protocol):
+    """The DR calls the broker makes (`CommerceClient` has them)."""
+
+    def mint_token(
+        self,
+        external_reference_id: str,
+        *,
+        dr_session_token: str | None = None,
+        deadline: float | None = None,
+    ) -> DrToken: ...
+
+    def revoke_token(self, access_token: str) -> None: ...
+
+    def ping(self, timeout: float = 1.0) -> None: ...
+
 # user_key -> whether the user may have a token: a cached one (may_serve), a new one (may_mint)
 UserCheck = Callable[[str], bool]
 
@@ -155,10 +184,10 @@ class TokenBroker:
         *,
         store: KeyValueStore,
         sealer: Sealer,
-        client: CommerceClient,
+        client: BrokerClient,
         policy: BrokerPolicy,
         ensure_shopper: FirstMintHook | None = None,
-        on_minted: MintedHook | None = None,
+        on_minted: MintAuthorization | None = None,
         may_serve: UserCheck | None = None,
         may_mint: UserCheck | None = None,
         clock: Callable[[], float] = time.time,
@@ -303,6 +332,9 @@ class TokenBroker:
             raise TokenUnavailable("the user's tokens are being revoked", retry_after=1)
         if self._may_mint is not None and not self._may_mint(user_key):
             raise UserRefused("no active user matches")
+        # Started before the mint, so the plan search (if any) overlaps it; left to finish
+        # (and fill its cache) even if the mint fails.
+        prepared = self._prepare(erid, user_key)
         started = time.monotonic()
         try:
             token = self._client.mint_token(
@@ -330,7 +362,7 @@ class TokenBroker:
             },
         )
         entry = self._entry(token)  # stamped now: its expiry counts from the mint
-        self._after_mint_calls(erid, user_key, token.access_token, lock_key, owner)
+        self._after_mint_calls(erid, user_key, token.access_token, lock_key, owner, prepared)
         self._store.extend_if_equals(lock_key, owner, self._policy.lock_ttl)
         ttl = entry.expires_at - self._margin(entry) - entry.issued_at
         if ttl > 0:
@@ -350,17 +382,34 @@ class TokenBroker:
             raise TokenUnavailable("the user's tokens were revoked during this request")
         return entry
 
+    def _prepare(self, erid: str, user_key: str) -> Future[Callable[[str], None] | None] | None:
+        if self._on_minted is None:
+            return None
+        context = contextvars.copy_context()
+        return self._after_mint.submit(context.run, self._on_minted.prepare, erid, user_key)
+
     def _after_mint_calls(
-        self, erid: str, user_key: str, access_token: str, lock_key: str, owner: bytes
+        self,
+        erid: str,
+        user_key: str,
+        access_token: str,
+        lock_key: str,
+        owner: bytes,
+        prepared: Future[Callable[[str], None] | None] | None,
     ) -> None:
         """Shopper provisioning and plan authorization at once: both need only the token (DR does
-        not ask for the shopper to exist before authorizing its session), so the cold path costs
-        the mint plus the slower of the two. The lock is renewed while they run and stays held
-        until both finish or are abandoned at their deadline. A failed or abandoned provisioning
-        fails the mint (no token without its shopper); a failed or abandoned authorization does
-        not (the shopper sees the public store meanwhile)."""
+        not ask for the shopper to exist before authorizing its session), and the plan search
+        the authorization needs was started with the mint, so the cold path costs the mint (or
+        the search, if slower) plus the slower of the two. The lock is renewed while they run
+        and stays held until both finish or are abandoned at their deadline. A failed or
+        abandoned provisioning fails the mint (no token without its shopper); a failed or
+        abandoned authorization does not (the shopper sees the public store meanwhile)."""
         shopper = self._submit(self._ensure_shopper, erid, user_key, access_token)
-        authorization = self._submit(self._on_minted, erid, user_key, access_token)
+        authorization = (
+            self._submit(functools.partial(self._authorize, prepared), erid, user_key, access_token)
+            if prepared is not None
+            else None
+        )
         pending = {f for f in (shopper, authorization) if f is not None}
         give_up = time.monotonic() + self._policy.after_mint_deadline
         renew_every = self._policy.lock_ttl / 3
@@ -380,6 +429,19 @@ class TokenBroker:
                 log.warning("shopper provisioning passed its deadline", extra={"erid": erid})
                 raise TokenUnavailable("could not provision the DR shopper in time")
             shopper.result()  # re-raises its failure
+
+    def _authorize(
+        self,
+        prepared: Future[Callable[[str], None] | None],
+        erid: str,
+        user_key: str,
+        access_token: str,
+    ) -> None:
+        # Waiting here cannot deadlock the pool: ``prepared`` was queued before this task (the
+        # pool is first in, first out), so it is running or done by the time this one runs.
+        step = prepared.result(timeout=self._policy.after_mint_deadline)
+        if step is not None:
+            step(access_token)
 
     def _submit(
         self, hook: FirstMintHook | None, erid: str, user_key: str, access_token: str

@@ -566,6 +566,23 @@ class CommerceClient:
         except ValueError as exc:
             raise DrError(str(exc), code="invalid-response", status=status) from None
 
+    def mint_app_token(self, *, deadline: float | None = None) -> DrToken:
+        """A client-credentials token without a shopper (no ERID): DR accepts it where the spec
+        allows "any token", e.g. the purchase-plan search, which then needs no shopper's mint."""
+        body: str = prepare_token_request("client_credentials")
+        status, answer = self._call(
+            "POST",
+            "/oauth20/token",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            auth=self._client_auth,
+            deadline=deadline,
+        )
+        try:
+            return parse_token(answer)
+        except ValueError as exc:
+            raise DrError(str(exc), code="invalid-response", status=status) from None
+
     def inspect_token(self, access_token: str) -> dict[str, object]:
         """DR's view of a token (``externalReferenceId``, ``expiresIn``, ``sessionId``, ...)."""
         status, answer = self._call(
@@ -623,7 +640,8 @@ class CommerceClient:
     # ----------------------------------------------------------------- private stores
 
     def search_purchase_plans(self, access_token: str, **rules: str) -> list[PurchasePlan]:
-        """Plans matching any of ``rules`` (``emailDomain=``, ``emailAddress=``, ``ipAddress=``)."""
+        """Plans matching any of ``rules`` (``emailDomain=``, ``emailAddress=``, ``ipAddress=``).
+        Any token will do (a shopper's, or one from `mint_app_token`)."""
         if not rules:
             raise ValueError("at least one access rule is required")
         status, answer = self._call(

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
-from sso_bridge.directory.base import UserDirectory
 from sso_bridge.dr.broker import TokenUnavailable
-from sso_bridge.dr.client import CommerceClient, DrConflict, DrError, Shopper
+from sso_bridge.dr.client import DrConflict, DrError, Shopper
+from sso_bridge.dr.private_stores import UserLookup
 from sso_bridge.identity import IdentityMap
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("sso_bridge.audit")
+
+
+class ShopperClient(Protocol):
+    """The DR calls made here (`CommerceClient` has them)."""
+
+    def create_shopper(
+        self,
+        access_token: str,
+        shopper: Shopper,
+        *,
+        locale: str | None = None,
+        currency: str | None = None,
+    ) -> None: ...
+
+    def get_shopper(self, access_token: str) -> Shopper: ...
 
 
 class ShopperMismatch(Exception):
@@ -27,7 +43,7 @@ class ShopperProvisioner:
     """
 
     def __init__(
-        self, *, client: CommerceClient, identities: IdentityMap, directory: UserDirectory
+        self, *, client: ShopperClient, identities: IdentityMap, directory: UserLookup
     ) -> None:
         self._client = client
         self._identities = identities

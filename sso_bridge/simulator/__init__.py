@@ -2,7 +2,10 @@
 
 It implements the calls in ``shared/spec/commerce-api.md`` (token mint, inspect and revoke;
 shopper create, update and read; purchase plan search and authorization) with DR's error formats,
-and lets tests and merchants inject faults at runtime::
+and lets tests and merchants inject faults at runtime. It enforces the spec's authentication rules:
+a mint without ``dr_external_reference_id`` gives the application's own token (no shopper), which
+the plan search accepts ("any token") and the ``/me`` calls and plan authorization refuse (401);
+the plan search refuses an ``?apiKey=`` without a token::
 
     POST /_sim/faults   {"status": 429, "retry_after": 1, "calls": 2, "paths": ["/oauth20/"]}
     GET  /_sim/faults   the faults in force

@@ -21,6 +21,7 @@ from .config import SimPurchasePlan, SimulatorConfig, SimulatorQuirks
 #: The kinds of DR calls counted in ``/_sim/stats``.
 CALL_KINDS = (
     "token",
+    "app_token",
     "token_inspect",
     "token_revoke",
     "shopper_create",
@@ -35,7 +36,7 @@ _PURGE_THRESHOLD = 10_000
 
 @dataclass
 class TokenRecord:
-    external_reference_id: str
+    external_reference_id: str | None  # None: the application's own token, no shopper behind it
     session_token: str | None
     expires_at: float
     session_id: str
@@ -261,8 +262,9 @@ class SimulatorState:
 
     # ----------------------------------------------------------------- tokens
 
-    def mint(self, erid: str, session_token: str | None) -> tuple[str, str, TokenRecord]:
-        """A new ``(access_token, refresh_token, record)`` for the ERID."""
+    def mint(self, erid: str | None, session_token: str | None) -> tuple[str, str, TokenRecord]:
+        """A new ``(access_token, refresh_token, record)`` for the ERID (None: an application
+        token, counted in ``calls["app_token"]`` but not in ``mints_by_erid``)."""
         access_token = secrets.token_urlsafe(32)
         refresh_token = secrets.token_urlsafe(32)
         now = time.time()
@@ -276,7 +278,8 @@ class SimulatorState:
             if len(self._tokens) >= _PURGE_THRESHOLD:
                 self._tokens = {t: r for t, r in self._tokens.items() if r.expires_at > now}
             self._tokens[access_token] = record
-            self._mints[erid] += 1
+            if erid is not None:
+                self._mints[erid] += 1
         return access_token, refresh_token, record
 
     def lookup(self, access_token: str) -> TokenRecord | None:

@@ -126,6 +126,8 @@ def _default_code(status: int, path: str) -> str:
 def count_and_inject_faults() -> Response | None:
     sim = state()
     kind = _KINDS.get(request.endpoint or "")
+    if kind == "token" and _asks_for_app_token():
+        kind = "app_token"  # counted apart: "token" stays one per shopper mint
     if kind is not None:
         sim.count(kind)
     if not sim.take_rate_slot():
@@ -182,10 +184,14 @@ def token() -> Response:
         raise SimError(
             400, "unsupported_grant_type", "Only client_credentials is supported", oauth=True
         )
-    erid = request.form.get("dr_external_reference_id", "").strip()
-    if not erid:
-        raise SimError(400, "invalid_request", "dr_external_reference_id is required", oauth=True)
+    # Without an ERID the token is the application's own (no shopper behind it): good for the
+    # calls that accept any token, refused by those that need a shopper.
+    erid = request.form.get("dr_external_reference_id", "").strip() or None
     session_token = request.form.get("dr_session_token") or None
+    if erid is None and session_token is not None:
+        raise SimError(
+            400, "invalid_request", "dr_session_token needs dr_external_reference_id", oauth=True
+        )
     access_token, refresh_token, _record = sim.mint(erid, session_token)
     lifetime = sim.config.token_lifetime
     body: dict[str, object] = {
@@ -208,12 +214,13 @@ def inspect_token() -> Response:
     record = state().lookup(access_token)
     if record is None:
         raise SimError(401, "invalid_token", "The token is unknown or expired", oauth=True)
-    shopper = state().get_shopper(record.external_reference_id)
+    erid = record.external_reference_id
+    shopper = state().get_shopper(erid) if erid is not None else None
     return jsonify(
         {
             "externalReferenceId": record.external_reference_id,
             "expiresIn": record.expires_in(),
-            "authenticated": "true",
+            "authenticated": "true" if erid is not None else "false",
             "sessionId": record.session_id,
             "sessionAware": record.session_token is not None,
             "locale": shopper.locale if shopper else "en_US",
@@ -238,7 +245,7 @@ def create_shopper() -> Response:
     record = _authenticate(allow_api_key=True)
     fields = _shopper_fields(_json_object("shopper"))
     erid = fields.pop("externalReferenceId", None)
-    if record is not None:
+    if record is not None and record.external_reference_id is not None:
         if erid is not None and erid != record.external_reference_id:
             raise SimError(400, "validation-error", "externalReferenceId does not match the token")
         erid = record.external_reference_id
@@ -254,20 +261,20 @@ def create_shopper() -> Response:
 
 @dr.post("/v1/shoppers/me")
 def update_shopper() -> Response:
-    record = _require_token()
+    _, own_erid = _require_shopper_token()
     fields = _shopper_fields(_json_object("shopper"))
     erid = fields.pop("externalReferenceId", None)
-    if erid is not None and erid != record.external_reference_id:
+    if erid is not None and erid != own_erid:
         raise SimError(400, "validation-error", "externalReferenceId cannot be changed")
-    if not state().update_shopper(record.external_reference_id, fields):
+    if not state().update_shopper(own_erid, fields):
         raise SimError(404, "resource-not-found", "The shopper does not exist")
     return Response(status=204)
 
 
 @dr.get("/v1/shoppers/me")
 def get_shopper() -> Response:
-    record = _require_token()
-    shopper = state().get_shopper(record.external_reference_id)
+    _, erid = _require_shopper_token()
+    shopper = state().get_shopper(erid)
     if shopper is None:
         raise SimError(404, "resource-not-found", "The shopper does not exist")
     expand = {part.strip().lower() for part in request.args.get("expand", "").split(",")}
@@ -289,7 +296,8 @@ def get_shopper() -> Response:
 
 @dr.get("/v1/shoppers/me/purchase-plan/search")
 def search_plans() -> Response:
-    _authenticate(allow_api_key=True)
+    # "any token" (commerce-api.md): a shopper's or the application's; an API key alone is not.
+    _authenticate(allow_api_key=False)
     rules = {name: request.args[name] for name in ACCESS_RULES if request.args.get(name)}
     if not rules:
         raise SimError(400, "invalid-request", f"One of {', '.join(ACCESS_RULES)} is required")
@@ -308,7 +316,7 @@ def search_plans() -> Response:
 
 @dr.post("/v1/shoppers/me/purchase-plan/authorize")
 def authorize_plan() -> Response:
-    record = _require_token()
+    record, _ = _require_shopper_token()
     body = _json_object("purchasePlanAuthorize")
     plan_id = body.get("id")
     plan = state().find_plan(str(plan_id)) if isinstance(plan_id, (str, int)) else None
@@ -340,6 +348,14 @@ def _plan_json(plan: SimPurchasePlan, lowercase: bool) -> dict[str, object]:
 # --------------------------------------------------------------------------- helpers
 
 
+def _asks_for_app_token() -> bool:
+    return (
+        request.mimetype == "application/x-www-form-urlencoded"
+        and not request.form.get("dr_external_reference_id", "").strip()
+        and not request.form.get("dr_session_token")
+    )
+
+
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
@@ -366,10 +382,14 @@ def _authenticate(*, allow_api_key: bool) -> TokenRecord | None:
     return record
 
 
-def _require_token() -> TokenRecord:
+def _require_shopper_token() -> tuple[TokenRecord, str]:
+    """The record of a shopper's token: the application's own token has no ``/me``."""
     record = _authenticate(allow_api_key=False)
     assert record is not None
-    return record
+    erid = record.external_reference_id
+    if erid is None:
+        raise SimError(401, "invalid_token", "This call needs a shopper's token")
+    return record, erid
 
 
 def _json_object(wrapper: str) -> dict[str, Any]:

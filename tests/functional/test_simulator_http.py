@@ -69,6 +69,19 @@ def mint(sim: SimulatorServer, erid: str = "erid-1", **form: str) -> str:
     return token
 
 
+def app_token(sim: SimulatorServer) -> str:
+    """The application's own token: client credentials without an ERID."""
+    response = requests.post(
+        f"{sim.url}/oauth20/token",
+        data={"grant_type": "client_credentials"},
+        auth=(KEY, SECRET),
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"bearer {token}"}
 
@@ -154,9 +167,14 @@ def test_token_quirks(sim: SimulatorServer) -> None:
             None,
             (400, "unsupported_grant_type"),
         ),
-        ((KEY, SECRET), {"grant_type": "client_credentials"}, None, (400, "invalid_request")),
+        (
+            (KEY, SECRET),
+            {"grant_type": "client_credentials", "dr_session_token": "s"},
+            None,
+            (400, "invalid_request"),
+        ),
     ],
-    ids=["wrong-secret", "no-auth", "json-body", "wrong-grant", "no-erid"],
+    ids=["wrong-secret", "no-auth", "json-body", "wrong-grant", "session-without-erid"],
 )
 def test_token_errors(
     sim: SimulatorServer,
@@ -330,6 +348,7 @@ def test_plan_search_in_dr_sample_shape(sim: SimulatorServer) -> None:
     body = requests.get(
         f"{sim.url}/v1/shoppers/me/purchase-plan/search",
         params={"emailDomain": "university.edu", "apiKey": KEY},
+        headers=bearer(app_token(sim)),
         timeout=TIMEOUT,
     ).json()
     assert body == {
@@ -350,10 +369,55 @@ def test_plan_search_in_dr_sample_shape(sim: SimulatorServer) -> None:
 def test_plan_search_needs_a_rule(sim: SimulatorServer) -> None:
     response = requests.get(
         f"{sim.url}/v1/shoppers/me/purchase-plan/search",
-        params={"apiKey": KEY},
+        headers=bearer(app_token(sim)),
         timeout=TIMEOUT,
     )
     assert shopper_error(response) == (400, "invalid-request")
+
+
+def test_an_application_token_is_minted_without_an_erid(sim: SimulatorServer) -> None:
+    token = app_token(sim)
+    inspected = requests.get(
+        f"{sim.url}/oauth20/access-tokens", params={"token": token}, timeout=TIMEOUT
+    ).json()
+    assert inspected["externalReferenceId"] is None and inspected["authenticated"] == "false"
+    stats = get_stats(sim)
+    assert (stats["calls"]["app_token"], stats["calls"]["token"]) == (1, 0)
+    assert stats["mints_by_erid"] == {}
+
+
+def test_plan_search_takes_any_token_but_not_an_api_key_alone(sim: SimulatorServer) -> None:
+    """commerce-api.md: the search accepts "any token" (a shopper's or the application's);
+    the seed's example sends a bearer token, so a bare ``?apiKey=`` is refused."""
+    url = f"{sim.url}/v1/shoppers/me/purchase-plan/search"
+    rule = {"emailDomain": "university.edu"}
+    for token in (app_token(sim), mint(sim)):
+        found = requests.get(url, params=rule, headers=bearer(token), timeout=TIMEOUT)
+        assert found.status_code == 200
+        assert [p["id"] for p in found.json()["purchasePlans"]["purchasePlan"]] == ["11858700"]
+    key_only = requests.get(url, params={**rule, "apiKey": KEY}, timeout=TIMEOUT)
+    assert shopper_error(key_only) == (401, "invalid_token")
+    assert get_stats(sim)["calls"]["plan_search"] == 3
+
+
+def test_shopper_calls_refuse_the_application_token(sim: SimulatorServer) -> None:
+    """Authorization and ``/me`` act on a shopper: the application's token has none."""
+    headers = bearer(app_token(sim))
+    authorize = requests.post(
+        f"{sim.url}/v1/shoppers/me/purchase-plan/authorize",
+        json={"purchasePlanAuthorize": {"id": "11858700", "emailDomain": "university.edu"}},
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+    assert shopper_error(authorize) == (401, "invalid_token")
+    me = f"{sim.url}/v1/shoppers/me"
+    assert shopper_error(requests.get(me, headers=headers, timeout=TIMEOUT)) == (
+        401,
+        "invalid_token",
+    )
+    update = requests.post(me, json={"shopper": {}}, headers=headers, timeout=TIMEOUT)
+    assert shopper_error(update) == (401, "invalid_token")
+    assert get_stats(sim)["authorizations"] == []
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from sso_bridge.dr.broker import BrokerPolicy, TokenBroker, TokenUnavailable, UserRefused
 from sso_bridge.dr.client import (
-    CommerceClient,
     DrConfigurationError,
     DrError,
     DrRateLimited,
@@ -91,6 +90,9 @@ class FakeDr:
             expires_in=self.lifetime,
         )
 
+    def ping(self, timeout: float = 1.0) -> None:
+        pass
+
     def revoke_token(self, access_token: str) -> None:
         self.revoking.set()
         if self.revoke_gate is not None:
@@ -114,7 +116,7 @@ def make_broker(
     return TokenBroker(
         store=store if store is not None else InMemoryStore(),
         sealer=sealer or Sealer([KEY]),
-        client=cast(CommerceClient, dr),
+        client=dr,
         policy=BrokerPolicy(**defaults),
         clock=clock or FakeClock(),
         may_mint=may_mint,
@@ -719,7 +721,7 @@ def test_ensure_shopper_runs_once_per_mint_while_holding_the_lock(
     broker = TokenBroker(
         store=store,
         sealer=Sealer([KEY]),
-        client=cast(CommerceClient, dr),
+        client=dr,
         policy=BrokerPolicy(poll_interval=0.005, refresh_fraction=1.0),
         ensure_shopper=ensure,
         clock=clock,
@@ -744,7 +746,7 @@ def test_ensure_shopper_runs_once_for_concurrent_first_mints(
     broker = TokenBroker(
         store=InMemoryStore(),
         sealer=Sealer([KEY]),
-        client=cast(CommerceClient, dr),
+        client=dr,
         policy=BrokerPolicy(poll_interval=0.005),
         ensure_shopper=lambda erid, user_key, token: calls.append(token),
         clock=FakeClock(),
@@ -758,6 +760,87 @@ def test_ensure_shopper_runs_once_for_concurrent_first_mints(
     for thread in threads:
         thread.join(timeout=10)
     assert calls == ["at-3F25-1"]
+
+
+class Recorded:
+    """A `MintAuthorization` whose step records the token it was given."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+
+    def prepare(self, erid: str, user_key: str) -> Callable[[str], None]:
+        return self.tokens.append
+
+
+class Preparing:
+    """A `MintAuthorization` that signals when ``prepare`` has run."""
+
+    def __init__(self) -> None:
+        self.prepared = threading.Event()
+        self.steps: list[tuple[str, str]] = []
+
+    def prepare(self, erid: str, user_key: str) -> Callable[[str], None]:
+        self.prepared.set()
+        return lambda token: self.steps.append((erid, token))
+
+
+class WaitsForPrepare(FakeDr):
+    """A mint that fails unless ``prepare`` runs while it is under way."""
+
+    def __init__(self, prepared: threading.Event) -> None:
+        super().__init__()
+        self.prepared = prepared
+
+    def mint_token(
+        self,
+        external_reference_id: str,
+        *,
+        dr_session_token: str | None = None,
+        deadline: float | None = None,
+    ) -> DrToken:
+        if not self.prepared.wait(5):
+            raise DrUnavailable("prepare did not run alongside the mint")
+        return super().mint_token(
+            external_reference_id, dr_session_token=dr_session_token, deadline=deadline
+        )
+
+
+def test_the_authorization_is_prepared_alongside_the_mint(brokers: list[TokenBroker]) -> None:
+    authorization = Preparing()
+    dr = WaitsForPrepare(authorization.prepared)
+    broker = TokenBroker(
+        store=InMemoryStore(),
+        sealer=Sealer([KEY]),
+        client=dr,
+        policy=BrokerPolicy(poll_interval=0.005),
+        on_minted=authorization,
+        clock=FakeClock(),
+    )
+    brokers.append(broker)
+
+    grant = broker.get_token(ERID, user_key=USER)
+
+    assert authorization.steps == [(ERID, grant.access_token)]  # the step got the new token
+    assert broker.get_token(ERID, user_key=USER) == grant  # cached: nothing prepared again
+    assert len(authorization.steps) == dr.mint_count == 1
+
+
+def test_a_failed_mint_runs_no_authorization_step(brokers: list[TokenBroker]) -> None:
+    dr = FakeDr()
+    dr.fail_with = DrUnavailable()
+    minted: list[str] = []
+    broker = TokenBroker(
+        store=InMemoryStore(),
+        sealer=Sealer([KEY]),
+        client=dr,
+        policy=BrokerPolicy(poll_interval=0.005),
+        on_minted=Recorded(minted),
+        clock=FakeClock(),
+    )
+    brokers.append(broker)
+    with pytest.raises(TokenUnavailable):
+        broker.get_token(ERID, user_key=USER)
+    assert minted == []
 
 
 def test_ensure_shopper_failure_prevents_caching(brokers: list[TokenBroker]) -> None:
@@ -775,10 +858,10 @@ def test_ensure_shopper_failure_prevents_caching(brokers: list[TokenBroker]) -> 
     broker = TokenBroker(
         store=store,
         sealer=Sealer([KEY]),
-        client=cast(CommerceClient, dr),
+        client=dr,
         policy=BrokerPolicy(poll_interval=0.005),
         ensure_shopper=ensure,
-        on_minted=lambda erid, user_key, token: minted.append(token),
+        on_minted=Recorded(minted),
         clock=FakeClock(),
     )
     brokers.append(broker)

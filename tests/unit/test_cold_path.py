@@ -1,5 +1,6 @@
-"""The cold path of a first token: mint, then shopper creation and private-store authorization
-overlapped, the plan search off the path when cached; single flight and exactly-once kept.
+"""The cold path of a first token: the plan search (with the application's own token) alongside
+the mint, then shopper creation and private-store authorization overlapped; single flight and
+exactly-once kept.
 
 DR is a fake that records when each call starts and ends on a logical clock (a counter bumped at
 every event), so ordering is asserted, never durations. The broker runs on InMemoryStore with the
@@ -13,14 +14,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
 from sso_bridge.db import make_engine
-from sso_bridge.directory.base import DirectoryUser, UserDirectory
+from sso_bridge.directory.base import DirectoryUser
 from sso_bridge.dr.broker import BrokerPolicy, TokenBroker, TokenUnavailable
-from sso_bridge.dr.client import CommerceClient, DrToken, PurchasePlan, Shopper
+from sso_bridge.dr.client import DrToken, PurchasePlan, Shopper
 from sso_bridge.dr.private_stores import PrivateStoreAuthorizer
 from sso_bridge.dr.provisioning import ShopperProvisioner
 from sso_bridge.dr.sealing import Sealer
@@ -59,19 +59,27 @@ class Events:
         return Counter(w for _, k, e, w in self.log if k == kind and e == "start")
 
 
+APP = "app"  # who, in the events, for calls made with the application's own token
+
+
 class FakeDr:
     """Mint, shopper and plan calls. ``rendezvous``: creation and authorization each wait (a
-    bounded wait) for the other to have started, so they can only both finish if they overlap."""
+    bounded wait) for the other to have started, so they can only both finish if they overlap;
+    ``search_meets_mint``: the same between the shopper's mint and the plan search."""
 
-    def __init__(self, events: Events, *, rendezvous: bool = False) -> None:
+    def __init__(
+        self, events: Events, *, rendezvous: bool = False, search_meets_mint: bool = False
+    ) -> None:
         self.events = events
         self.rendezvous = threading.Barrier(2, timeout=5) if rendezvous else None
+        self.mint_search = threading.Barrier(2, timeout=5) if search_meets_mint else None
         self.hang_create: threading.Event | None = None
         self.hang_authorize: threading.Event | None = None
         self.shoppers: set[str] = set()
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._mints = 0
+        self.app_mints = 0
 
     def _meet(self) -> None:
         if self.rendezvous is not None:
@@ -86,12 +94,26 @@ class FakeDr:
         deadline: float | None = None,
     ) -> DrToken:
         self.events.mark("mint", "start", external_reference_id)
+        if self.mint_search is not None:
+            self.mint_search.wait()
         with self._lock:
             self._mints += 1
             token = f"at-{self._mints}"
             self._tokens[token] = external_reference_id
         self.events.mark("mint", "end", external_reference_id)
         return DrToken(access_token=token, token_type="bearer", expires_in=3600)
+
+    def mint_app_token(self, *, deadline: float | None = None) -> DrToken:
+        self.events.mark("app_mint", "start", APP)
+        with self._lock:
+            self.app_mints += 1
+            token = f"app-{self.app_mints}"
+            self._tokens[token] = APP
+        self.events.mark("app_mint", "end", APP)
+        return DrToken(access_token=token, token_type="bearer", expires_in=3600)
+
+    def ping(self, timeout: float = 1.0) -> None:
+        pass
 
     def create_shopper(
         self, access_token: str, shopper: Shopper, *, locale: str | None = None,
@@ -111,9 +133,11 @@ class FakeDr:
         raise AssertionError("no conflict expected")
 
     def search_purchase_plans(self, access_token: str, **rules: str) -> list[PurchasePlan]:
-        erid = self.erid_of(access_token)
-        self.events.mark("search", "start", erid)
-        self.events.mark("search", "end", erid)
+        who = self.erid_of(access_token)
+        self.events.mark("search", "start", who)
+        if self.mint_search is not None:
+            self.mint_search.wait()
+        self.events.mark("search", "end", who)
         return [PLAN]
 
     def authorize_purchase_plan(
@@ -144,21 +168,31 @@ def identities(tmp_path: Path) -> Iterator[IdentityMap]:
 
 
 class Rig:
-    def __init__(self, dr: FakeDr, identities: IdentityMap, **policy: float) -> None:
+    def __init__(
+        self,
+        dr: FakeDr,
+        identities: IdentityMap,
+        *,
+        warm_app_token: bool = False,
+        **policy: float,
+    ) -> None:
         self.dr = dr
         self.store = InMemoryStore()
-        directory = cast(UserDirectory, Directory())
-        client = cast(CommerceClient, dr)
+        directory = Directory()
         self.broker = TokenBroker(
             store=self.store,
             sealer=Sealer([KEY]),
-            client=client,
+            client=dr,
             policy=BrokerPolicy(poll_interval=0.005, **policy),
             ensure_shopper=ShopperProvisioner(
-                client=client, identities=identities, directory=directory
+                client=dr, identities=identities, directory=directory
             ),
             on_minted=PrivateStoreAuthorizer(
-                rules=(RULE,), client=client, store=self.store, directory=directory
+                rules=(RULE,),
+                client=dr,
+                store=self.store,
+                directory=directory,
+                warm_app_token=warm_app_token,
             ),
         )
 
@@ -210,19 +244,49 @@ def test_an_uncached_search_runs_alongside_the_shopper_creation(
 
     rig.broker.get_token(erid, user_key="stu")
 
-    search = events.span("search", erid)
+    search = events.span("search", APP)
     create = events.span("create", erid)
     assert search[0] < create[1]  # not waiting for the shopper
-    assert events.count("search") == Counter({erid: 1})
+    assert events.count("search") == Counter({APP: 1})  # with the application's token
 
 
-def test_a_stampede_on_cold_users_mints_and_provisions_each_once(
+def test_an_uncached_search_starts_before_the_mint_returns(
     identities: IdentityMap, rigs: list[Rig]
+) -> None:
+    """The mint and the search each wait for the other to have started: the token is only
+    served if they overlap. The authorization (needing both) then comes after both, beside
+    the shopper creation: the mint plus one more DR call. The application's token was minted
+    at start-up, before any user asked."""
+    events = Events()
+    dr = FakeDr(events, search_meets_mint=True)
+    rig = Rig(dr, identities, warm_app_token=True)
+    rigs.append(rig)
+    assert _wait_for(lambda: events.count("app_mint") == Counter({APP: 1}))
+    erid = identities.erid_for("stu")
+
+    grant = rig.broker.get_token(erid, user_key="stu")
+
+    assert grant.access_token == "at-1"
+    mint = events.span("mint", erid)
+    search = events.span("search", APP)
+    assert search[0] < mint[1] and mint[0] < search[1]
+    authorize = events.span("authorize", erid)
+    create = events.span("create", erid)
+    assert authorize[0] > max(mint[1], search[1])
+    assert create[0] > mint[1]
+    assert events.count("app_mint") == Counter({APP: 1})  # the one from start-up
+    assert events.count("mint") == Counter({erid: 1})
+
+
+@pytest.mark.parametrize("plans_cached", [True, False])
+def test_a_stampede_on_cold_users_mints_and_provisions_each_once(
+    identities: IdentityMap, rigs: list[Rig], plans_cached: bool
 ) -> None:
     events = Events()
     rig = Rig(FakeDr(events), identities)
     rigs.append(rig)
-    rig.warm_plan_cache()
+    if plans_cached:
+        rig.warm_plan_cache()
     users = [f"user{n}" for n in range(5)]
     erids = {user: identities.erid_for(user) for user in users}
     grants: list[str] = []
@@ -249,6 +313,9 @@ def test_a_stampede_on_cold_users_mints_and_provisions_each_once(
     assert events.count("create") == every
     assert events.count("authorize") == every
     assert all(identities.is_provisioned(erid) for erid in erids.values())
+    # Users arriving together share one search (then the cache) and one application token.
+    assert events.count("search") == (Counter() if plans_cached else Counter({APP: 1}))
+    assert events.count("app_mint") == (Counter() if plans_cached else Counter({APP: 1}))
 
 
 def test_the_lock_is_held_until_an_abandoned_shopper_creation_gives_up(

@@ -127,6 +127,22 @@ def test_mint_accepts_each_token_shape(
     assert stats(sim)["mints_by_erid"] == {"erid-1": 1}
 
 
+def test_application_token_has_no_shopper_and_finds_plans(
+    sim: SimulatorServer, client: CommerceClient
+) -> None:
+    token = client.mint_app_token()
+    assert token.access_token and token.expires_in == LIFETIME
+    assert client.inspect_token(token.access_token)["externalReferenceId"] is None
+    plans = client.search_purchase_plans(token.access_token, emailDomain="university.edu")
+    assert [plan.id for plan in plans] == ["11858700"]
+    assert (calls(sim, "app_token"), calls(sim, "token")) == (1, 0)
+    with pytest.raises(DrError) as refused:  # not a shopper's token
+        client.authorize_purchase_plan(
+            token.access_token, "11858700", "35100", emailDomain="university.edu"
+        )
+    assert refused.value.status == 401
+
+
 def test_session_aware_token(client: CommerceClient) -> None:
     token = client.mint_token("erid-s", dr_session_token="dr-session-123")
     info = client.inspect_token(token.access_token)

@@ -9,17 +9,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
 from sso_bridge.db import make_engine
-from sso_bridge.directory.base import DirectoryUser, UserDirectory
+from sso_bridge.directory.base import DirectoryUser
+from sso_bridge.dr.app_token import AppToken
 from sso_bridge.dr.broker import TokenUnavailable
 from sso_bridge.dr.client import (
-    CommerceClient,
     DrConflict,
     DrError,
+    DrToken,
     DrUnavailable,
     PurchasePlan,
     Shopper,
@@ -60,6 +60,7 @@ class FakeDr:
         self.searches: list[dict[str, str]] = []
         self.authorize_error: DrError | None = None
         self.authorized: list[tuple[str, str, str | None, dict[str, str]]] = []
+        self.app_mints = 0
         self._lock = threading.Lock()
 
     def create_shopper(
@@ -82,7 +83,13 @@ class FakeDr:
         assert self.existing is not None
         return self.existing
 
+    def mint_app_token(self, *, deadline: float | None = None) -> DrToken:
+        with self._lock:
+            self.app_mints += 1
+            return DrToken(f"app-{self.app_mints}", "bearer", 3600)
+
     def search_purchase_plans(self, access_token: str, **rules: str) -> list[PurchasePlan]:
+        assert access_token.startswith("app-"), "a search with the application's token"
         self.searches.append(dict(rules))
         if self.search_error is not None:
             raise self.search_error
@@ -126,12 +133,10 @@ def directory() -> FakeDirectory:
     )
 
 
-def provisioner(dr: FakeDr, identities: IdentityMap, directory: Any) -> ShopperProvisioner:
-    return ShopperProvisioner(
-        client=cast(CommerceClient, dr),
-        identities=identities,
-        directory=cast(UserDirectory, directory),
-    )
+def provisioner(
+    dr: FakeDr, identities: IdentityMap, directory: FakeDirectory
+) -> ShopperProvisioner:
+    return ShopperProvisioner(client=dr, identities=identities, directory=directory)
 
 
 def fresh_map(identities: IdentityMap) -> IdentityMap:
@@ -335,9 +340,10 @@ def authorizer(
 ) -> PrivateStoreAuthorizer:
     return PrivateStoreAuthorizer(
         rules=rules,
-        client=cast(CommerceClient, dr),
+        client=dr,
         store=store,
-        directory=cast(UserDirectory, FakeDirectory(STUDENT, OUTSIDER)),
+        directory=FakeDirectory(STUDENT, OUTSIDER),
+        warm_app_token=False,
     )
 
 
@@ -373,9 +379,9 @@ def test_no_rules_touches_nothing(store: KeyValueStore) -> None:
     directory = FakeDirectory(STUDENT)
     authorize = PrivateStoreAuthorizer(
         rules=(),
-        client=cast(CommerceClient, dr),
+        client=dr,
         store=store,
-        directory=cast(UserDirectory, directory),
+        directory=directory,
     )
     authorize("ERID-7", STUDENT.key, TOKEN)
     assert directory.lookups == []
@@ -463,3 +469,113 @@ def test_store_outage_does_not_stop_authorization() -> None:
     assert len(dr.searches) == 2  # nothing could be cached, so it searched each time
     assert [call[1] for call in dr.authorized] == ["11858700", "11858701"] * 2
     assert authorize.failures == 0
+
+
+def test_the_search_uses_the_applications_token_minted_once(store: KeyValueStore) -> None:
+    """No shopper's token is needed to find the plans: ``prepare`` searches with the
+    application's own token (one mint per process, reused), and only the step it returns
+    needs the shopper's token."""
+    dr = FakeDr()
+    dr.plans = PLANS
+    authorize = authorizer(
+        dr,
+        store,
+        PrivateStoreRule(email_domain="university.edu", search=True),
+        PrivateStoreRule(email_address="stu@university.edu", search=True),
+    )
+
+    step = authorize.prepare("ERID-7", STUDENT.key)
+
+    assert dr.searches == [
+        {"emailDomain": "university.edu"},
+        {"emailAddress": "stu@university.edu"},
+    ]
+    assert dr.app_mints == 1
+    assert dr.authorized == []  # nothing authorized before there is a token
+    assert step is not None
+    step("shopper-token")
+    assert {call[0] for call in dr.authorized} == {"shopper-token"}
+    assert len(dr.authorized) == 4
+
+
+def test_a_refused_application_token_is_replaced_once(store: KeyValueStore) -> None:
+    dr = FakeDr()
+    dr.plans = PLANS
+    refused = DrError("revoked", code="invalid_token", status=401)
+    original = dr.search_purchase_plans
+    seen: list[str] = []
+
+    def search(access_token: str, **rules: str) -> list[PurchasePlan]:
+        seen.append(access_token)
+        if access_token == "app-1":
+            raise refused
+        return original(access_token, **rules)
+
+    dr.search_purchase_plans = search  # type: ignore[method-assign]
+    authorize = authorizer(dr, store, PrivateStoreRule(email_domain="university.edu", search=True))
+    authorize("ERID-7", STUDENT.key, TOKEN)
+    assert seen == ["app-1", "app-2"]
+    assert [call[1] for call in dr.authorized] == ["11858700", "11858701"]
+    assert authorize.failures == 0
+
+
+def test_nothing_to_authorize_prepares_no_step(store: KeyValueStore) -> None:
+    dr = FakeDr()
+    authorize = authorizer(dr, store, PrivateStoreRule(email_domain="university.edu", search=True))
+    assert authorize.prepare("ERID-8", OUTSIDER.key) is None  # no rule matches
+    assert authorize.prepare("ERID-7", STUDENT.key) is None  # the search found no plan
+    assert dr.app_mints == 1
+
+
+def test_the_application_token_is_minted_at_start_up_when_a_rule_searches(
+    store: KeyValueStore,
+) -> None:
+    dr = FakeDr()
+    dr.plans = PLANS
+    searching = PrivateStoreRule(email_domain="university.edu", search=True)
+    fixed = PrivateStoreRule(email_domain="university.edu", purchase_plan_id="P1")
+    directory = FakeDirectory(STUDENT)
+    PrivateStoreAuthorizer(rules=(fixed,), client=dr, store=store, directory=directory)
+    authorize = PrivateStoreAuthorizer(
+        rules=(searching,), client=dr, store=store, directory=directory
+    )
+    deadline = threading.Event()
+    for _ in range(500):
+        if dr.app_mints:
+            break
+        deadline.wait(0.01)
+    assert dr.app_mints == 1  # only the authorizer with a searching rule minted one
+    authorize("ERID-7", STUDENT.key, TOKEN)
+    assert len(dr.searches) == 1 and dr.app_mints == 1  # the search used it
+
+
+class AppMinter:
+    def __init__(self) -> None:
+        self.mints = 0
+        self.fail: DrError | None = None
+
+    def mint_app_token(self, *, deadline: float | None = None) -> DrToken:
+        if self.fail is not None:
+            raise self.fail
+        self.mints += 1
+        return DrToken(f"app-{self.mints}", "bearer", 1000)
+
+
+def test_the_application_token_is_reused_then_renewed_past_half_its_life() -> None:
+    now = [0.0]
+    minter = AppMinter()
+    token = AppToken(minter, clock=lambda: now[0])
+    assert token.get() == token.get() == "app-1"
+    now[0] = 600.0  # past half its life: renewed by the caller that noticed
+    assert token.get() == "app-2"
+    minter.fail = DrUnavailable()
+    now[0] = 1200.0  # ageing again, DR failing: the current one is still good, so it is used
+    assert token.get() == "app-2"
+    now[0] = 1600.0  # past its expiry (minus the margin): nothing usable, the failure shows
+    with pytest.raises(DrUnavailable):
+        token.get()
+    minter.fail = None
+    assert token.get() == "app-3"
+    token.discard("app-3")  # refused by DR: the next get mints afresh
+    assert token.get() == "app-4"
+    assert minter.mints == 4
