@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,7 +175,7 @@ class Rig:
         identities: IdentityMap,
         *,
         warm_app_token: bool = False,
-        **policy: float,
+        **policy: Any,
     ) -> None:
         self.dr = dr
         self.store = InMemoryStore()
@@ -332,9 +333,11 @@ def test_the_lock_is_held_until_an_abandoned_shopper_creation_gives_up(
     held_while_authorizing: list[bool] = []
     original = dr.authorize_purchase_plan
 
-    def authorize(access_token: str, plan_id: str, target: str | None, **rule: str) -> None:
+    def authorize(
+        access_token: str, plan_id: str, target_market_id: str | None, **rule: str
+    ) -> None:
         held_while_authorizing.append(rig.store.get(lock_key) is not None)
-        original(access_token, plan_id, target, **rule)
+        original(access_token, plan_id, target_market_id, **rule)
 
     dr.authorize_purchase_plan = authorize  # type: ignore[method-assign]
     try:
