@@ -204,6 +204,10 @@ class TokenBroker:
         self._opened: dict[tuple[str, bytes], CachedToken] = {}
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Lock()
+        # Notified whenever a lock this process held is released (minted, failed or given
+        # up): a follower in the same process wakes at once instead of at its next poll; one
+        # in another process still polls (poll_interval).
+        self._released = threading.Condition()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="token-refresh")
         # Separate from the refresh pool: a refresh's mint submits here and waits, so sharing
         # one bounded pool could deadlock it.
@@ -306,12 +310,15 @@ class TokenBroker:
                     return self._grant(entry, erid, self._clock())
                 finally:
                     self._store.delete_if_equals(lock_key, owner)
+                    with self._released:
+                        self._released.notify_all()
             # Someone else is minting: wait for their token rather than minting a second one.
             metrics.LOCK_WAITS.inc()
             while True:
                 if time.monotonic() >= give_up:
                     raise TokenUnavailable("timed out waiting for a token from Digital River")
-                time.sleep(self._policy.poll_interval)
+                with self._released:
+                    self._released.wait(self._policy.poll_interval)
                 entry = self._read(key)
                 now = self._clock()
                 if entry is not None and self._usable(entry, now):
