@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench import hashing
+from bench import hashing, sampling
 from bench.load import (
     LoadResult,
     Reply,
@@ -418,6 +418,31 @@ def rounds_table(rounds: list[CacheHitRound]) -> str:
     lines.append(summary("median", median, median))
     lines.append(summary("worst (min req/s, max ms)", min, max))
     return "\n".join(lines)
+
+
+def profile_cache_hit(env: Environment, report: Report, directory: Path) -> list[Path]:
+    """One more cache-hit run per concurrency with py-spy on the bridge's workers (not counted
+    in any row); the raw stacks go to ``directory``, a summary to the report."""
+    bridge, _ = env.apps
+    if bridge.process is None:
+        raise BenchError("the bridge is not running")
+    request = token_request(WARM_USER_KEY)
+    written: list[Path] = []
+    for connections in env.plan.concurrencies:
+        cpu = directory / f"profile-cache-hit-{connections}-cpu.txt"
+        wall = directory / f"profile-cache-hit-{connections}-all.txt"
+        env.say(f"profile: cache hit, {connections} connections, py-spy on the bridge's workers")
+        with sampling.recording(bridge.process.pid, cpu, wall, env.plan.seconds):
+            time.sleep(0.5)  # py-spy attaches to the master and finds its workers first
+            env.wrk.run(bridge.url, request, connections=connections, seconds=env.plan.seconds)
+        report.section(
+            f"Profile of the bridge's workers, cache hit at {connections} connections",
+            sampling.summary(sampling.parse(cpu.read_text()), sampling.parse(wall.read_text()))
+            + f"\n\nRaw stacks: `{cpu.name}`, `{wall.name}` (py-spy's collapsed format, which "
+            "flamegraph.pl and speedscope read).",
+        )
+        written += [cpu, wall]
+    return written
 
 
 def login(env: Environment, report: Report) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from bench.processes import SHIPPED_CONFIG, GunicornApp, ProcessGroup, default_options
 from bench.report import CACHE_HIT_CONNECTIONS, ROW_TITLES
+from bench.sampling import parse, summary
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +90,23 @@ def test_quick_scale_benchmark_prints_its_tables(tmp_path: Path) -> None:
     assert "| Redis memory per cached token (43-char token) |" in done.stdout
     assert "| PostgreSQL identity map per 1,000,000 rows (table + indexes) |" in done.stdout
     assert output.read_text() == done.stdout.rstrip("\n") + "\n"
+
+
+def test_profile_summary_reads_py_spy_collapsed_stacks() -> None:
+    """``--profile``'s summary (py-spy itself is not a CI dependency: its raw format is fixed)."""
+    raw = "\n".join([
+        'process 41:"gunicorn: worker";run (gunicorn/arbiter.py:10);'
+        "create_token (sso_bridge/api.py:5);get (redis/commands/core.py:7) 3",
+        'process 42:"gunicorn: worker";run (gunicorn/arbiter.py:10);'
+        "create_token (sso_bridge/api.py:6) 1",
+        "select (selectors.py:468) 4",
+        "not a stack line",
+    ])
+    profile = parse(raw)
+    assert profile.samples == 8
+    assert profile.by_package == {"redis": 3, "sso_bridge": 1, "selectors": 4}
+    assert profile.self_time["create_token (sso_bridge/api.py)"] == 1  # lines of one function
+    assert profile.inclusive == {"create_token (sso_bridge/api.py)": 4}
+    text = summary(profile, profile)
+    assert "| `create_token (sso_bridge/api.py)` | 50.0% | 50.0% |" in text
+    assert "| `selectors` | 50.0% | 50.0% |" in text
