@@ -29,6 +29,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)  # (heading, Markdown)
+    load_at_start: str = field(default_factory=lambda: load_average())
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -134,10 +135,11 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def machine() -> list[str]:
+def machine(load_at_start: str | None = None) -> list[str]:
+    start = f"at the start: {load_at_start}, " if load_at_start is not None else ""
     return [
-        f"- load average at the end (1/5/15 min): {load_average()} (other work on the machine "
-        "adds noise; the alternating same-run baselines are there for that)",
+        f"- load average (1/5/15 min) {start}at the end: {load_average()} (other work on the "
+        "machine adds noise; the alternating same-run baselines are there for that)",
         f"- nproc: {nproc()}",
         f"- CPU: {cpu_model()}",
         f"- Python: {platform.python_version()} ({sys.executable})",
@@ -161,7 +163,7 @@ def render(report: Report, *, title: str, settings: Sequence[str]) -> str:
         "",
         "## Machine",
         "",
-        *machine(),
+        *machine(report.load_at_start),
         "",
         "## Command",
         "",
