@@ -391,18 +391,24 @@ def cache_hit_rows(report: Report, connections: int, rounds: list[CacheHitRound]
     )
 
 
+def _errors(run: LoadResult) -> int:
+    """Non-2xx answers and socket errors (a connection dropped or reset) of one run."""
+    return run.non_2xx + run.socket_errors
+
+
 def rounds_table(rounds: list[CacheHitRound]) -> str:
     """Per round: requests/s, p50 and p99 of each side, then the median and the worst round."""
     lines = [
         "| round | first | bridge req/s | p50 ms | p99 ms | baseline req/s | p50 ms | p99 ms "
-        "| workers recycled |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workers recycled | errors bridge/baseline |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rounds:
         lines.append(
             f"| {r.number} | {'bridge' if r.bridge_first else 'baseline'} | {fmt(r.bridge.rps)} | "
             f"{fmt(r.bridge.p50_ms)} | {fmt(r.bridge.p99_ms)} | {fmt(r.baseline.rps)} | "
-            f"{fmt(r.baseline.p50_ms)} | {fmt(r.baseline.p99_ms)} | {r.recycled} |"
+            f"{fmt(r.baseline.p50_ms)} | {fmt(r.baseline.p99_ms)} | {r.recycled} | "
+            f"{_errors(r.bridge)}/{_errors(r.baseline)} |"
         )
 
     def summary(name: str, pick: Callable[[list[float]], float],
@@ -413,7 +419,10 @@ def rounds_table(rounds: list[CacheHitRound]) -> str:
             cells += [fmt(pick([run.rps for run in runs])),
                       fmt(worst_ms([run.p50_ms for run in runs])),
                       fmt(worst_ms([run.p99_ms for run in runs]))]
-        return f"| {name} | | " + " | ".join(cells) + f" | {sum(r.recycled for r in rounds)} |"
+        errors = (f"{sum(_errors(r.bridge) for r in rounds)}/"
+                  f"{sum(_errors(r.baseline) for r in rounds)}")
+        return (f"| {name} | | " + " | ".join(cells)
+                + f" | {sum(r.recycled for r in rounds)} | {errors} |")
 
     lines.append(summary("median", median, median))
     lines.append(summary("worst (min req/s, max ms)", min, max))

@@ -51,7 +51,9 @@ def test_quick_benchmark_prints_every_row(tmp_path: Path) -> None:
             ["1", "bridge"], ["2", "baseline"], ["median", ""], ["worst (min req/s, max ms)", ""]
         ], rounds
         for row in rounds:
-            assert len(row) == 9 and all(float(cell.replace(",", "")) > 0 for cell in row[2:8]), row
+            assert len(row) == 10, row
+            assert all(float(cell.replace(",", "")) > 0 for cell in row[2:8]), row
+            assert row[9].count("/") == 1, row  # errors of the bridge / of the baseline
 
 
 def _section_rows(text: str, heading: str) -> list[list[str]]:
