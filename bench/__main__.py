@@ -1,4 +1,4 @@
-"""``python -m bench [--quick]``: start everything, measure, print the Markdown table.
+"""``python -m bench [--quick] [--profile]``: start everything, measure, print the Markdown table.
 
 Starts its own redis-server (free port), the DR simulator, the bridge and a baseline app under
 identical gunicorn settings, drives them with wrk, and stops every process it started however
@@ -20,6 +20,7 @@ from bench import scenarios
 from bench.load import require_wrk
 from bench.processes import BenchError, ProcessGroup
 from bench.report import Report, render
+from bench.sampling import require_py_spy
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.md"
 
@@ -30,6 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="1 s runs, 1 round, smaller phases (a smoke test, not a measurement)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"where to write the Markdown report (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the cache-hit rounds, one more run per concurrency with py-spy "
+                             "sampling the bridge's workers (raw stacks next to --output)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (logs, databases) for inspection")
     return parser.parse_args(argv)
@@ -43,13 +47,15 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run(plan: scenarios.Plan, workdir: Path) -> Report:
+def run(plan: scenarios.Plan, workdir: Path, profile_to: Path | None = None) -> Report:
     report = Report()
     with ProcessGroup() as group:
         env = scenarios.Environment(group, workdir, plan, say)
         env.start()
         healthy = scenarios.cache_hit(env, report)
         after_cache_hit = scenarios.rss_snapshot(env)
+        if profile_to is not None:
+            scenarios.profile_cache_hit(env, report, profile_to)
         scenarios.login(env, report)
         scenarios.memory(env, report, after_cache_hit)
         scenarios.stampede(env, report)
@@ -78,13 +84,21 @@ def main(argv: list[str] | None = None) -> int:
         print("error: redis-server is not installed (apt-get install -y redis-server)",
               file=sys.stderr)
         return 2
+    if args.profile:
+        try:
+            require_py_spy()
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     plan = scenarios.Plan.quick() if args.quick else scenarios.Plan.full()
     signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="sso-bridge-bench-"))
     started = time.monotonic()
     keep = args.keep
     try:
-        report = run(plan, workdir)
+        if args.profile:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+        report = run(plan, workdir, args.output.parent if args.profile else None)
     except BenchError as exc:
         keep = True
         print(f"error: {exc}", file=sys.stderr)

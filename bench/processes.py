@@ -22,12 +22,25 @@ from types import TracebackType
 import redis
 import requests
 
+from sso_bridge.gunicorn_app import DEFAULTS as SHIPPED_SERVER
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCALHOST = "127.0.0.1"
+BRIDGE_APP = "sso_bridge:create_app()"
 
-# The gunicorn settings shared by the bridge and the baseline (same for both, always).
-GUNICORN_WORKERS = 2
-GUNICORN_THREADS = 4
+# The bridge as deployed: gunicorn reads config/gunicorn.conf.py (the shipped BufferingWorker,
+# its threads, keep-alive and max_requests recycling), and only the bind address and log level
+# are given on the command line. tests/unit/test_config_examples.py keeps the file and
+# sso_bridge.gunicorn_app.DEFAULTS in step, so the counts are read from the latter.
+SHIPPED_CONFIG = ROOT / "config" / "gunicorn.conf.py"
+SHIPPED_WORKERS = int(SHIPPED_SERVER["workers"])
+SHIPPED_THREADS = int(SHIPPED_SERVER["threads"])
+SHIPPED_WORKER_CLASS = str(SHIPPED_SERVER["worker_class"])
+
+# Explicit settings, for the benches that compare or pin a worker class (bench.workers,
+# bench.timing, bench.coldpath); the main benchmark runs the bridge as shipped instead.
+GUNICORN_WORKERS = SHIPPED_WORKERS
+GUNICORN_THREADS = SHIPPED_THREADS
 WORKER_CLASS = "gthread"
 
 
@@ -267,8 +280,24 @@ def _clean_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("SSO_BRIDGE_")}
 
 
+def shipped_options() -> list[str]:
+    """gunicorn's options for the bridge as shipped: its config file, nothing overridden."""
+    return ["--config", str(SHIPPED_CONFIG)]
+
+
+def default_options(workers: int) -> list[str]:
+    """gunicorn's defaults (the sync worker: one request at a time per worker, no keep-alive)
+    with only the worker count set."""
+    return ["--workers", str(workers)]
+
+
 class GunicornApp:
-    """A WSGI app under gunicorn with the benchmark's fixed settings (identical for every app)."""
+    """A WSGI app under gunicorn on a free port of 127.0.0.1.
+
+    By default with explicit settings (``workers``, ``threads``, ``worker_class``); ``options``
+    replaces those with other gunicorn options (``shipped_options()``, ``default_options()``),
+    ``workers`` then being the worker count they give, which ``start`` waits for.
+    """
 
     def __init__(
         self,
@@ -281,6 +310,7 @@ class GunicornApp:
         workers: int = GUNICORN_WORKERS,
         threads: int = GUNICORN_THREADS,
         worker_class: str = WORKER_CLASS,
+        options: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.port = free_port()
@@ -289,16 +319,28 @@ class GunicornApp:
         self._group = group
         self._log = workdir / f"{name}.log"
         self._env = {**_clean_environment(), **env}
+        if options is None:
+            options = [
+                "--workers", str(workers),
+                "--worker-class", worker_class,
+                "--threads", str(threads),
+            ]
+        # Given on the command line, these two override a config file's values.
         self.args = [
             sys.executable, "-m", "gunicorn",
-            "--workers", str(workers),
-            "--worker-class", worker_class,
-            "--threads", str(threads),
+            *options,
             "--bind", f"{LOCALHOST}:{self.port}",
             "--log-level", "warning",
             app,
         ]
         self.process: Managed | None = None
+
+    @classmethod
+    def shipped_bridge(
+        cls, group: ProcessGroup, workdir: Path, *, name: str, env: Mapping[str, str]
+    ) -> GunicornApp:
+        return cls(group, workdir, name=name, app=BRIDGE_APP, env=env,
+                   workers=SHIPPED_WORKERS, options=shipped_options())
 
     def start(self, health_path: str = "/healthz") -> GunicornApp:
         self.process = self._group.start(

@@ -28,6 +28,8 @@ class Row:
 class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (heading, Markdown)
+    load_at_start: str = field(default_factory=lambda: load_average())
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -35,18 +37,28 @@ class Report:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def section(self, heading: str, markdown: str) -> None:
+        self.sections.append((heading, markdown))
+
     @property
     def misses(self) -> list[Row]:
         return [row for row in self.rows if row.result == MISS]
 
 
+CACHE_HIT_CONNECTIONS = (4, 32)
+CACHE_HIT_MEASURES = (
+    "requests/s, slowest round",
+    "requests/s, median",
+    "p50 ms, median",
+    "p99 ms, median",
+)
+
 ROW_TITLES = (
-    "Cache-hit POST /v1/tokens, 4 conns: requests/s",
-    "Cache-hit POST /v1/tokens, 4 conns: p50 ms",
-    "Cache-hit POST /v1/tokens, 4 conns: p99 ms",
-    "Cache-hit POST /v1/tokens, 32 conns: requests/s",
-    "Cache-hit POST /v1/tokens, 32 conns: p50 ms",
-    "Cache-hit POST /v1/tokens, 32 conns: p99 ms",
+    *(
+        f"Cache-hit POST /v1/tokens, {connections} conns: {measure}"
+        for connections in CACHE_HIT_CONNECTIONS
+        for measure in CACHE_HIT_MEASURES
+    ),
     "LoginRequest (argon2id): logins/s vs raw verifications/s",
     "Cold stampede: mints per user",
     "Redis down: p50 ms",
@@ -123,10 +135,11 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def machine() -> list[str]:
+def machine(load_at_start: str | None = None) -> list[str]:
+    start = f"at the start: {load_at_start}, " if load_at_start is not None else ""
     return [
-        f"- load average at the end (1/5/15 min): {load_average()} (other work on the machine "
-        "adds noise; the alternating same-run baselines are there for that)",
+        f"- load average (1/5/15 min) {start}at the end: {load_average()} (other work on the "
+        "machine adds noise; the alternating same-run baselines are there for that)",
         f"- nproc: {nproc()}",
         f"- CPU: {cpu_model()}",
         f"- Python: {platform.python_version()} ({sys.executable})",
@@ -140,18 +153,17 @@ def command_line() -> str:
 
 
 def render(report: Report, *, title: str, settings: Sequence[str]) -> str:
-    parts = [
-        f"# {title}",
-        "",
-        table(report.rows),
-        "",
+    parts = [f"# {title}", "", table(report.rows), ""]
+    for heading, markdown in report.sections:
+        parts += [f"## {heading}", "", markdown, ""]
+    parts += [
         "## Settings",
         "",
         *[f"- {line}" for line in settings],
         "",
         "## Machine",
         "",
-        *machine(),
+        *machine(report.load_at_start),
         "",
         "## Command",
         "",

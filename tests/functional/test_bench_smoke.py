@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import ROW_TITLES
+from bench.processes import SHIPPED_CONFIG, GunicornApp, ProcessGroup, default_options
+from bench.report import CACHE_HIT_CONNECTIONS, ROW_TITLES
+from bench.sampling import parse, summary
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +44,37 @@ def test_quick_benchmark_prints_every_row(tmp_path: Path) -> None:
     assert output.read_text() == done.stdout.rstrip("\n") + "\n"
     assert "python -m bench --quick" in done.stdout
     assert "nproc" in done.stdout and "CPU" in done.stdout and "Python" in done.stdout
+    for connections in CACHE_HIT_CONNECTIONS:
+        rounds = _section_rows(done.stdout, f"## Cache hit, {connections} keep-alive connections")
+        # --quick runs 2 rounds, one in each order, then the median and the worst round.
+        assert [row[:2] for row in rounds] == [
+            ["1", "bridge"], ["2", "baseline"], ["median", ""], ["worst (min req/s, max ms)", ""]
+        ], rounds
+        for row in rounds:
+            assert len(row) == 10, row
+            assert all(float(cell.replace(",", "")) > 0 for cell in row[2:8]), row
+            assert row[9].count("/") == 1, row  # errors of the bridge / of the baseline
+
+
+def _section_rows(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the Markdown table under ``heading``."""
+    assert heading in text, f"section missing: {heading}"
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")][2:]
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+
+
+def test_the_bridge_runs_as_shipped_and_the_baseline_on_gunicorn_defaults(tmp_path: Path) -> None:
+    """The cache-hit comparison is only what issue 14 asks if neither side is tuned by the bench."""
+    with ProcessGroup() as group:  # nothing is started: only the command lines are built
+        bridge = GunicornApp.shipped_bridge(group, tmp_path, name="bridge", env={})
+        baseline = GunicornApp(group, tmp_path, name="baseline", app="bench.baseline_app:app",
+                               env={}, options=default_options(2))
+    options = bridge.args[bridge.args.index("gunicorn") + 1 : -1]
+    assert options[:2] == ["--config", str(SHIPPED_CONFIG)]
+    assert set(options[2::2]) == {"--bind", "--log-level"}
+    baseline_options = baseline.args[baseline.args.index("gunicorn") + 1 : -1]
+    assert set(baseline_options[::2]) == {"--workers", "--bind", "--log-level"}
 
 
 def test_quick_scale_benchmark_prints_its_tables(tmp_path: Path) -> None:
@@ -59,3 +92,23 @@ def test_quick_scale_benchmark_prints_its_tables(tmp_path: Path) -> None:
     assert "| Redis memory per cached token (43-char token) |" in done.stdout
     assert "| PostgreSQL identity map per 1,000,000 rows (table + indexes) |" in done.stdout
     assert output.read_text() == done.stdout.rstrip("\n") + "\n"
+
+
+def test_profile_summary_reads_py_spy_collapsed_stacks() -> None:
+    """``--profile``'s summary (py-spy itself is not a CI dependency: its raw format is fixed)."""
+    raw = "\n".join([
+        'process 41:"gunicorn: worker";run (gunicorn/arbiter.py:10);'
+        "create_token (sso_bridge/api.py:5);get (redis/commands/core.py:7) 3",
+        'process 42:"gunicorn: worker";run (gunicorn/arbiter.py:10);'
+        "create_token (sso_bridge/api.py:6) 1",
+        "select (selectors.py:468) 4",
+        "not a stack line",
+    ])
+    profile = parse(raw)
+    assert profile.samples == 8
+    assert profile.by_package == {"redis": 3, "sso_bridge": 1, "selectors": 4}
+    assert profile.self_time["create_token (sso_bridge/api.py)"] == 1  # lines of one function
+    assert profile.inclusive == {"create_token (sso_bridge/api.py)": 4}
+    text = summary(profile, profile)
+    assert "| `create_token (sso_bridge/api.py)` | 50.0% | 50.0% |" in text
+    assert "| `selectors` | 50.0% | 50.0% |" in text
