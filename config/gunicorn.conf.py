@@ -19,9 +19,11 @@ threads = 4
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-# Recycle workers now and then so a slow leak can never grow without bound.
-max_requests = 10000
-max_requests_jitter = 1000
+# Recycle workers now and then so a slow leak can never grow without bound, but rarely: a
+# replacement drops the worker's keep-alive connections and its local caches and re-imports the
+# app (10,000 did that every few seconds at the 2-core machine's rates: bench/ README).
+max_requests = 1_000_000
+max_requests_jitter = 100_000
 # Behind a TLS-terminating proxy, list its address so X-Forwarded-* are believed only from it:
 # the bridge's own setting (SSO_BRIDGE_FORWARDED_ALLOW_IPS), which the RUM allowlist uses too.
 forwarded_allow_ips = ",".join(forwarded_allow_ips_setting())

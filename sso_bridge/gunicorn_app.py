@@ -18,8 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "timeout": 30,
     "graceful_timeout": 20,
     "keepalive": 5,
-    "max_requests": 10000,
-    "max_requests_jitter": 1000,
+    "max_requests": 1_000_000,
+    "max_requests_jitter": 100_000,
     "accesslog": None,
     "control_socket_disable": True,  # see config/gunicorn.conf.py
     "on_starting": on_starting,
