@@ -30,7 +30,6 @@ from sso_bridge.identity import IdentityMap
 from sso_bridge.schema import upgrade
 from sso_bridge.settings import PrivateStoreRule
 from sso_bridge.store import InMemoryStore, KeyValueStore, RedisStore
-from tests.conftest import REDIS_URL
 
 USER_KEY = "42"
 TOKEN = "access-token-xyz"
@@ -312,15 +311,10 @@ def test_rule_matching(
 # --------------------------------------------------------------------------- authorization
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[KeyValueStore]:
-    if request.param == "memory":
-        yield InMemoryStore()
-        return
-    prefix: str = request.getfixturevalue("redis_prefix")
-    redis_store = RedisStore.from_url(REDIS_URL, prefix=prefix, timeout=0.5)
-    yield redis_store
-    redis_store.client.close()
+@pytest.fixture
+def store() -> KeyValueStore:
+    # The same tests run on the real Redis in tests/functional/test_provisioning_redis.py.
+    return InMemoryStore()
 
 
 STUDENT = DirectoryUser(key="7", login="stu", email="Stu@University.edu")
