@@ -20,6 +20,7 @@ from tests.unit.test_provisioning import (
     test_nothing_to_authorize_prepares_no_step,
     test_search_failure_is_counted_and_not_cached,
     test_search_results_are_cached_in_the_store,
+    test_the_application_token_is_minted_at_start_up_when_a_rule_searches,
     test_the_search_uses_the_applications_token_minted_once,
 )
 
@@ -33,6 +34,7 @@ __all__ = [  # collected here, with this module's store
     'test_nothing_to_authorize_prepares_no_step',
     'test_search_failure_is_counted_and_not_cached',
     'test_search_results_are_cached_in_the_store',
+    'test_the_application_token_is_minted_at_start_up_when_a_rule_searches',
     'test_the_search_uses_the_applications_token_minted_once',
 ]
 
