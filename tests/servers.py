@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -132,13 +132,19 @@ class Gunicorn(ServerProcess):
         )
 
 
+# A Redis whose ACL refuses CLIENT TRACKING, as a proxy or a locked-down server would: the
+# local token cache cannot be kept coherent and must stay off.
+REFUSING_TRACKING = ("--user", "default", "on", "nopass", "~*", "&*", "+@all", "-client|tracking")
+
+
 class OwnRedis:
     """A redis-server of the test's own on a free port, to kill and restart at will (the
     machine's shared Redis is never touched)."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.options = tuple(options)  # more redis-server arguments, e.g. REFUSING_TRACKING
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OwnRedis:
@@ -153,6 +159,7 @@ class OwnRedis:
                 "",
                 "--appendonly",
                 "no",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from passlib.hash import bcrypt, des_crypt, django_pbkdf2_sha256, hex_md5, md5_crypt, phpass
 from sqlalchemy import MetaData
 from sqlalchemy import text as sql
@@ -31,7 +29,7 @@ from tests.helpers import (
     users_table,
     with_simulator,
 )
-from tests.servers import config_environment, free_port
+from tests.servers import REFUSING_TRACKING, OwnRedis, config_environment
 
 SCRIPT = Path(sys.prefix) / "bin" / "sso-bridge"
 SECRETS = [RUM_PASSWORD, "rum-basic-secret-2", API_KEY, "sim-api-secret", "wrong-dr-secret-42"]
@@ -355,24 +353,8 @@ def test_a_redis_refusing_client_tracking_is_a_warning_with_the_fix(
 ) -> None:
     """A proxy or an ACL that blocks CLIENT TRACKING: the bridge works, every cache hit asks
     Redis, and doctor says so (the operator may set the local cache off)."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path),
-         "--user", "default", "on", "nopass", "~*", "&*", "+@all", "-client|tracking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        probe = redis.Redis(port=port, socket_timeout=0.5)
-        deadline = time.monotonic() + 10  # a hang guard only
-        while not _answers(probe):
-            assert time.monotonic() < deadline, "the private redis-server never answered"
-            time.sleep(0.05)
-        run = doctor({**config, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}, cwd=tmp_path)
-    finally:
-        server.kill()
-        server.wait()
+    with OwnRedis(REFUSING_TRACKING) as server:
+        run = doctor({**config, "REDIS_URL": server.url}, cwd=tmp_path)
 
     assert run.code == 0, run.output
     [line] = run.check("local token cache")
@@ -380,9 +362,3 @@ def test_a_redis_refusing_client_tracking_is_a_warning_with_the_fix(
     assert "SSO_BRIDGE_REDIS_LOCAL_CACHE_SIZE=0" in line
     assert run.check("redis")[0].startswith("OK")
 
-
-def _answers(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
