@@ -14,9 +14,12 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -393,3 +396,18 @@ def test_a_redis_refusing_tracking_leaves_the_cache_off_with_one_clear_line(
             assert all(record.exc_info is None for record in caplog.records)
         finally:
             store.close()
+
+
+@pytest.mark.slow
+def test_the_invalidation_bench_runs_end_to_end() -> None:
+    """Only that it works and prints its figures: the 100 ms target is the bench's, not CI's."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.invalidation", "--trials", "2"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "8 worker observations" in done.stdout
+    assert "p50 " in done.stdout and "p99 " in done.stdout and "target 100 ms" in done.stdout
